@@ -1,0 +1,25 @@
+# The local sandbox: a booted Debian 13 host (systemd-nspawn, sshd on 127.0.0.1:2222) and a moto
+# server (127.0.0.1:5000).  See scripts/sandbox/sandbox.py for the cache layout and the overrides
+# (CLOUDPYPI_SANDBOX_SSH_PORT, CLOUDPYPI_SANDBOX_MOTO_PORT, CLOUDPYPI_SANDBOX_NAME, ...).
+SANDBOX := $(BIN)/python scripts/sandbox/sandbox.py
+
+.PHONY: sandbox-up sandbox-down sandbox-status sandbox-ssh sandbox-host sandbox-test
+
+sandbox-up: venv  ## boot the sandbox host and start moto (idempotent; prints both endpoints)
+	$(SANDBOX) up
+
+sandbox-down:  ## stop only what sandbox-up started and remove the run copy
+	@if [ -x "$(BIN)/python" ]; then $(SANDBOX) down; else python3 scripts/sandbox/sandbox.py down; fi
+
+sandbox-status:  ## say whether the sandbox is up, and where
+	$(SANDBOX) status
+
+sandbox-ssh:  ## open a shell on the sandbox host as the admin user
+	ssh -i $(CACHE)/sandbox/ssh/id_ed25519 -p $${CLOUDPYPI_SANDBOX_SSH_PORT:-2222} \
+	  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null admin@127.0.0.1
+
+sandbox-host: sandbox-up  ## configure the sandbox host (playbooks/devserver.yml against inventory/sandbox)
+	ansible-playbook -i inventory/sandbox playbooks/devserver.yml
+
+sandbox-test: sandbox-up  ## the host plays and testinfra suite against the sandbox (tests/sandbox)
+	pytest -m sandbox tests/sandbox
