@@ -1,0 +1,5 @@
+import sys
+
+from cloudpypi.cli import main
+
+sys.exit(main())

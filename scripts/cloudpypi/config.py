@@ -1,0 +1,218 @@
+"""The mirror's configuration: one typed object, read from TOML, then overridden by the CLI.
+
+Example (every key is optional; these are the defaults unless noted)::
+
+    [mirror]
+    origin = "https://pypi.org"
+    target = "./mirror"                 # a folder, or s3://bucket[/prefix]
+    workers = 10                        # concurrent downloads (and uploads)
+    timeout = 30                        # seconds, per connect/read
+    retries = 5                         # per request, with exponential backoff and jitter
+    index_max_age = 600                 # Cache-Control max-age of index pages, seconds
+    deletion_grace = 86400              # seconds a file removed upstream stays fetchable
+    max_file_size = "10GiB"             # files above this are rejected
+    allowed_hosts = []                  # file hosts besides the origin's and files.pythonhosted.org
+    state_dir = ""                      # local working copy of an S3 target's state (default: cache dir)
+
+    [filters]
+    allow = []                          # project names (normalized on load); empty = everything
+    block = []
+    allow_regex = []                    # re.fullmatch against the normalized name
+    block_regex = []
+    exclude_platforms = []              # fnmatch patterns on wheel platform tags, e.g. "win*", "macosx*"
+    max_file_size = ""                  # a tighter cap for this mirror, e.g. "200MiB"
+    latest_releases = 0                 # keep only the newest N releases (0 = all)
+    prereleases = true                  # false drops pre- and dev-releases
+
+    [monitoring]
+    cloudwatch_namespace = ""           # non-empty: publish run metrics to CloudWatch after each run
+
+    [invalidation]
+    distribution_id = ""
+    policy = "auto"                     # auto | changed | wildcard | none
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from cloudpypi.errors import ConfigError
+
+DEFAULT_ORIGIN = "https://pypi.org"
+PYPI_FILES_HOST = "files.pythonhosted.org"
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+
+
+def parse_size(value: int | str, what: str) -> int:
+    """'10GiB' -> 10737418240; ints pass through."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what}: expected a size like 200MiB, got {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"{what}: a size cannot be negative")
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B?)\s*", str(value), re.IGNORECASE)
+    if not match or match.group(2).upper() not in _SIZE_UNITS:
+        raise ConfigError(f"{what}: expected a size like 200MiB or 10GB, got {value!r}")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).upper()])
+
+
+@dataclass(frozen=True)
+class Filters:
+    allow: frozenset[str] = frozenset()
+    block: frozenset[str] = frozenset()
+    allow_regex: tuple[str, ...] = ()
+    block_regex: tuple[str, ...] = ()
+    exclude_platforms: tuple[str, ...] = ()
+    max_file_size: int = 0
+    latest_releases: int = 0
+    prereleases: bool = True
+
+    def fingerprint(self) -> str:
+        """Changes whenever a filter changes, so the next run re-evaluates every project."""
+        import hashlib
+        import json
+
+        data = {f.name: sorted(v) if isinstance(v, frozenset | tuple) else v
+                for f in fields(self) for v in [getattr(self, f.name)]}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Config:
+    origin: str = DEFAULT_ORIGIN
+    target: str = "./mirror"
+    workers: int = 10
+    timeout: float = 30.0
+    retries: int = 5
+    index_max_age: int = 600
+    deletion_grace: int = 86400
+    max_file_size: int = 10 * 2**30
+    allowed_hosts: tuple[str, ...] = ()
+    state_dir: str = ""
+    filters: Filters = field(default_factory=Filters)
+    cloudwatch_namespace: str = ""
+    distribution_id: str = ""
+    invalidation_policy: str = "auto"
+    closure: dict[str, Any] = field(default_factory=dict)  # read by cloudpypi.closure
+
+    def file_hosts(self) -> frozenset[str]:
+        """Hostnames (any port) that file URLs may point at."""
+        from urllib.parse import urlsplit
+
+        origin_host = (urlsplit(self.origin).hostname or "").lower()
+        return frozenset({origin_host, PYPI_FILES_HOST, *(h.lower() for h in self.allowed_hosts)})
+
+    def with_overrides(self, **overrides: Any) -> Config:
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _expect(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = table[key]
+    if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{where}.{key}: expected {names}, got {value!r}")
+    return value
+
+
+def _str_list(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = _expect(table, key, list, where)
+    if not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{where}.{key}: expected a list of strings")
+    return tuple(value)
+
+
+def _check_regexes(patterns: tuple[str, ...], where: str) -> None:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ConfigError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> Config:
+    known = {"mirror", "filters", "monitoring", "invalidation", "closure"}
+    if unknown := set(data) - known:
+        raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
+    mirror = data.get("mirror", {})
+    kwargs: dict[str, Any] = {}
+    simple_keys = {"origin": str, "target": str, "workers": int, "timeout": (int, float), "retries": int,
+                   "index_max_age": int, "deletion_grace": int, "state_dir": str}
+    for key in mirror:
+        where = f"{source} [mirror]"
+        if key in simple_keys:
+            kwargs[key] = _expect(mirror, key, simple_keys[key], where)
+        elif key == "max_file_size":
+            kwargs[key] = parse_size(mirror[key], f"{where}.max_file_size")
+        elif key == "allowed_hosts":
+            kwargs[key] = tuple(h.lower() for h in _str_list(mirror, key, where))
+        else:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+    if kwargs.get("workers", 1) < 1 or kwargs.get("workers", 1) > 256:
+        raise ConfigError(f"{source} [mirror].workers: must be between 1 and 256")
+
+    flt = data.get("filters", {})
+    fkw: dict[str, Any] = {}
+    for key in flt:
+        where = f"{source} [filters]"
+        if key in ("allow", "block"):
+            fkw[key] = frozenset(canonicalize_name(n) for n in _str_list(flt, key, where))
+        elif key in ("allow_regex", "block_regex"):
+            fkw[key] = _str_list(flt, key, where)
+            _check_regexes(fkw[key], f"{where}.{key}")
+        elif key == "exclude_platforms":
+            fkw[key] = _str_list(flt, key, where)
+        elif key == "max_file_size":
+            fkw[key] = parse_size(flt[key], f"{where}.max_file_size") if flt[key] != "" else 0
+        elif key == "latest_releases":
+            fkw[key] = _expect(flt, key, int, where)
+            if fkw[key] < 0:
+                raise ConfigError(f"{where}.latest_releases: must be 0 (all) or more")
+        elif key == "prereleases":
+            fkw[key] = _expect(flt, key, bool, where)
+        else:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+    kwargs["filters"] = Filters(**fkw)
+
+    mon = data.get("monitoring", {})
+    for key in mon:
+        if key != "cloudwatch_namespace":
+            raise ConfigError(f"{source} [monitoring]: unknown key {key!r}")
+        kwargs["cloudwatch_namespace"] = _expect(mon, key, str, f"{source} [monitoring]")
+
+    inv = data.get("invalidation", {})
+    for key in inv:
+        if key == "distribution_id":
+            kwargs["distribution_id"] = _expect(inv, key, str, f"{source} [invalidation]")
+        elif key == "policy":
+            policy = _expect(inv, key, str, f"{source} [invalidation]")
+            if policy not in ("auto", "changed", "wildcard", "none"):
+                raise ConfigError(f"{source} [invalidation].policy: one of auto, changed, wildcard, none")
+            kwargs["invalidation_policy"] = policy
+        else:
+            raise ConfigError(f"{source} [invalidation]: unknown key {key!r}")
+
+    if "closure" in data:
+        kwargs["closure"] = dict(data["closure"])
+    return Config(**kwargs)
+
+
+def load_config(path: str | Path | None) -> Config:
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,369 @@
+"""Reading the origin over HTTP: root index, project pages, changelog and files, with retries.
+
+One pooled, thread-safe urllib3 client is shared by every worker.  Proxies follow the standard
+HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import tempfile
+import threading
+import time
+import xmlrpc.client
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+import ijson
+import urllib3
+
+from cloudpypi import __version__
+from cloudpypi.errors import IntegrityError, OriginError, UnsafeInput
+from cloudpypi.model import ProjectPage, RootEntry, checked_project_name, normalize
+from cloudpypi.parse import JSON_TYPE, parse_project_page
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"cloudpypi/{__version__} (+https://github.com/cloudpypi/cloudpypi)"
+ACCEPT_PAGES = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+CHUNK = 1 << 20
+RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER = 60.0
+
+T = TypeVar("T")
+
+
+class ProjectGone(OriginError):
+    """The origin answers 404 for the project: it was removed."""
+
+
+class RetryableError(OriginError):
+    """A transient failure: worth another attempt."""
+
+
+@dataclass
+class RootIndex:
+    """The origin's root index, parsed into a temporary file so it is never held in memory whole."""
+
+    serial: int | None
+    entries: Callable[[], Iterator[RootEntry]]
+
+
+class OriginClient:
+    def __init__(self, base_url: str, *, allowed_hosts: frozenset[str], workers: int = 10,
+                 timeout: float = 30.0, retries: int = 5, max_file_size: int = 10 * 2**30) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise OriginError(f"origin {base_url!r} is not an http(s) URL")
+        self.base = base_url.rstrip("/")
+        self.simple = self.base + "/simple/"
+        self.allowed_hosts = allowed_hosts
+        self.retries = retries
+        self.max_file_size = max_file_size
+        self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
+        self.requests: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._pool_size = max(4, workers + 2)
+        self._direct = urllib3.PoolManager(num_pools=8, maxsize=self._pool_size, block=False,
+                                           headers={"User-Agent": USER_AGENT}, retries=False)
+        self._proxies: dict[str, urllib3.ProxyManager] = {}
+        self.supports_changelog: bool | None = None
+
+    # -- plumbing ----------------------------------------------------------
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        proxy = getproxies().get(parts.scheme)
+        if not proxy or proxy_bypass(host):
+            return self._direct
+        with self._lock:
+            if proxy not in self._proxies:
+                self._proxies[proxy] = urllib3.ProxyManager(proxy, maxsize=self._pool_size, retries=False,
+                                                            headers={"User-Agent": USER_AGENT})
+            return self._proxies[proxy]
+
+    def _count(self, kind: str) -> None:
+        with self._lock:
+            self.requests[kind] += 1
+
+    def _with_retries(self, what: str, attempt: Callable[[], T]) -> T:
+        delay = 0.5
+        for number in range(self.retries + 1):
+            try:
+                return attempt()
+            except (RetryableError, IntegrityError) as exc:
+                error: Exception = exc
+                retry_after = getattr(exc, "retry_after", None)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                error, retry_after = exc, None
+            if number == self.retries:
+                raise OriginError(f"{what}: gave up after {self.retries + 1} attempts: {error}") from None
+            wait = min(retry_after, MAX_RETRY_AFTER) if retry_after else delay * (0.5 + random.random())
+            log.debug("%s: %s; retrying in %.1fs", what, error, wait)
+            time.sleep(wait)
+            delay = min(delay * 2, 30.0)
+        raise AssertionError("unreachable")
+
+    def _request(self, method: str, url: str, kind: str, *, headers: dict[str, str] | None = None,
+                 body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        self._count(kind)
+        response = self._pool(url).request(method, url, headers=headers, body=body, preload_content=False,
+                                           redirect=False, timeout=self.timeout)
+        if response.status in RETRYABLE_STATUS:
+            response.drain_conn()
+            response.release_conn()
+            exc = RetryableError(f"HTTP {response.status} from {url}")
+            retry_after = response.headers.get("Retry-After", "")
+            exc.retry_after = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None  # type: ignore[attr-defined]
+            raise exc
+        return response
+
+    def _get_small(self, url: str, kind: str, headers: dict[str, str], limit: int = 256 * 2**20,
+                   follow: int = 3) -> tuple[int, dict[str, str], bytes, str]:
+        """GET a page (following a few same-host redirects); returns status, headers, body, final URL."""
+        for _ in range(follow + 1):
+            response = self._request("GET", url, kind, headers=headers)
+            try:
+                if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
+                    target = urllib3.util.parse_url(response.headers["Location"])
+                    new_url = target.url if target.scheme else self._join(url, response.headers["Location"])
+                    if urlsplit(new_url).hostname != urlsplit(url).hostname:
+                        raise OriginError(f"{url} redirects to another host ({new_url}); refusing")
+                    url = new_url
+                    continue
+                chunks, size = [], 0
+                for chunk in response.stream(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise OriginError(f"{url}: response is larger than {limit} bytes")
+                    chunks.append(chunk)
+                return response.status, dict(response.headers), b"".join(chunks), url
+            finally:
+                response.release_conn()
+        raise OriginError(f"{url}: too many redirects")
+
+    @staticmethod
+    def _join(base: str, location: str) -> str:
+        from urllib.parse import urljoin
+
+        return urljoin(base, location)
+
+    @staticmethod
+    def _header_serial(headers: dict[str, str]) -> int | None:
+        value = {k.lower(): v for k, v in headers.items()}.get("x-pypi-last-serial", "")
+        return int(value) if value.isdigit() else None
+
+    # -- the changelog (XML-RPC) -------------------------------------------
+    def _xmlrpc(self, method: str, *params: Any) -> Any:
+        url = self.base + "/pypi"
+        payload = xmlrpc.client.dumps(params, method).encode()
+
+        def attempt() -> Any:
+            response = self._request("POST", url, "xmlrpc", body=payload,
+                                     headers={"Content-Type": "text/xml"})
+            try:
+                body = response.read()
+            finally:
+                response.release_conn()
+            if response.status != 200 or b"<methodResponse" not in body[:512]:
+                return _NO_XMLRPC
+            try:
+                return xmlrpc.client.loads(body)[0][0]
+            except xmlrpc.client.Fault as fault:
+                raise OriginError(f"XML-RPC {method}: {fault.faultString}") from None
+            except Exception as exc:
+                raise OriginError(f"XML-RPC {method}: malformed answer ({exc})") from None
+
+        return self._with_retries(f"XML-RPC {method}", attempt)
+
+    def changelog_last_serial(self) -> int | None:
+        """The origin's current serial, or None when it has no XML-RPC changelog (a static origin)."""
+        if self.supports_changelog is False:
+            return None
+        result = self._xmlrpc("changelog_last_serial")
+        if result is _NO_XMLRPC or isinstance(result, bool) or not isinstance(result, int):
+            self.supports_changelog = False
+            return None
+        self.supports_changelog = True
+        return result
+
+    def changed_since(self, serial: int, until: int) -> tuple[set[str], set[str]]:
+        """Projects changed after serial (up to until): (changed, removed).  Pages through the log."""
+        changed: set[str] = set()
+        removed: set[str] = set()
+        current = serial
+        while current < until:
+            entries = self._xmlrpc("changelog_since_serial", current)
+            if entries is _NO_XMLRPC or not isinstance(entries, list):
+                raise OriginError("the origin's changelog stopped answering")
+            if not entries:
+                break
+            for entry in entries:
+                if not isinstance(entry, list | tuple) or len(entry) < 5:
+                    raise OriginError(f"changelog entry {entry!r} is malformed")
+                name, action, entry_serial = entry[0], entry[3], entry[4]
+                try:
+                    normalized = checked_project_name(name)
+                except UnsafeInput as exc:
+                    log.warning("changelog: skipping %s", exc)
+                    continue
+                if isinstance(action, str) and action.startswith("remove project"):
+                    removed.add(normalized)
+                    changed.discard(normalized)
+                else:
+                    changed.add(normalized)
+                    removed.discard(normalized)
+                if isinstance(entry_serial, int) and entry_serial > current:
+                    current = entry_serial
+            else:
+                continue
+        return changed, removed
+
+    # -- the root index ------------------------------------------------------
+    def root_index(self) -> RootIndex:
+        """Fetch /simple/ (JSON preferred) into a temporary file; entries are streamed from it."""
+        spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the RootIndex
+
+        def attempt() -> tuple[str, int | None]:
+            spool.seek(0)
+            spool.truncate()
+            response = self._request("GET", self.simple, "root", headers={"Accept": ACCEPT_PAGES})
+            try:
+                if response.status != 200:
+                    raise OriginError(f"{self.simple}: HTTP {response.status}")
+                for chunk in response.stream(CHUNK):
+                    spool.write(chunk)
+                return response.headers.get("Content-Type", ""), self._header_serial(dict(response.headers))
+            finally:
+                response.release_conn()
+
+        content_type, header_serial = self._with_retries(f"GET {self.simple}", attempt)
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media in (JSON_TYPE, "application/json"):
+            serial = self._json_root_serial(spool)
+            return RootIndex(serial if serial is not None else header_serial,
+                             lambda: self._json_root_entries(spool))
+        return RootIndex(header_serial, lambda: self._html_root_entries(spool))
+
+    @staticmethod
+    def _json_root_serial(spool: IO[bytes]) -> int | None:
+        spool.seek(0)
+        try:
+            for meta in ijson.items(spool, "meta"):
+                serial = meta.get("_last-serial") if isinstance(meta, dict) else None
+                return serial if isinstance(serial, int) and not isinstance(serial, bool) else None
+        except ijson.JSONError as exc:
+            raise OriginError(f"root index is not valid JSON: {exc}") from None
+        return None
+
+    @staticmethod
+    def _json_root_entries(spool: IO[bytes]) -> Iterator[RootEntry]:
+        spool.seek(0)
+        try:
+            for item in ijson.items(spool, "projects.item", use_float=True):
+                if not isinstance(item, dict):
+                    raise OriginError("root index: a project entry is not an object")
+                try:
+                    name = checked_project_name(item.get("name"))
+                except UnsafeInput as exc:
+                    log.warning("root index: skipping %s", exc)
+                    continue
+                serial = item.get("_last-serial")
+                if not isinstance(serial, int) or isinstance(serial, bool):
+                    serial = None
+                yield RootEntry(name, serial)
+        except ijson.JSONError as exc:
+            raise OriginError(f"root index is not valid JSON: {exc}") from None
+
+    @staticmethod
+    def _html_root_entries(spool: IO[bytes]) -> Iterator[RootEntry]:
+        from cloudpypi.parse import _AnchorParser
+
+        spool.seek(0)
+        parser = _AnchorParser()
+        for chunk in iter(lambda: spool.read(CHUNK), b""):
+            parser.feed(chunk.decode("utf-8", "replace"))
+            for _attrs, label in parser.anchors:
+                try:
+                    yield RootEntry(checked_project_name(label), None)
+                except UnsafeInput as exc:
+                    log.warning("root index: skipping %s", exc)
+            parser.anchors.clear()
+
+    # -- project pages ------------------------------------------------------
+    def project_page(self, name: str) -> ProjectPage:
+        url = f"{self.simple}{normalize(name)}/"
+
+        def attempt() -> ProjectPage:
+            status, headers, body, final_url = self._get_small(url, "project", {"Accept": ACCEPT_PAGES})
+            if status == 404 or status == 410:
+                raise ProjectGone(f"project {name}: the origin answers {status}")
+            if status != 200:
+                raise OriginError(f"project {name}: HTTP {status} from {url}")
+            lowered = {k.lower(): v for k, v in headers.items()}
+            return parse_project_page(body, lowered.get("content-type", ""), final_url, normalize(name),
+                                      self.allowed_hosts, self._header_serial(headers))
+
+        return self._with_retries(f"project {name}", attempt)
+
+    # -- files ---------------------------------------------------------------
+    def download(self, url: str, kind: str, sink: Callable[[bytes], Any], *, sha256: str,
+                 size: int | None, reset: Callable[[], None]) -> int:
+        """Stream url into sink, verifying sha256 and size on the fly.  Returns the byte count.
+
+        On a retry, ``reset`` is called first so the sink starts empty again.
+        """
+        limit = self.max_file_size
+
+        def attempt() -> int:
+            reset()
+            response = self._request("GET", url, kind)
+            try:
+                if response.status == 404:
+                    raise OriginError(f"{url}: the origin answers 404")
+                if response.status != 200:
+                    raise RetryableError(f"{url}: HTTP {response.status}")
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise OriginError(f"{url}: {int(declared)} bytes is over the {limit}-byte cap")
+                digest = hashlib.sha256()
+                received = 0
+                for chunk in response.stream(CHUNK, decode_content=False):
+                    received += len(chunk)
+                    if received > limit:
+                        raise OriginError(f"{url}: more than the {limit}-byte cap")
+                    if size is not None and received > size:
+                        raise IntegrityError(f"{url}: more bytes than the announced {size}")
+                    digest.update(chunk)
+                    sink(chunk)
+            except urllib3.exceptions.ProtocolError as exc:
+                raise RetryableError(f"{url}: connection broke mid-body ({exc})") from None
+            finally:
+                response.release_conn()
+            if size is not None and received != size:
+                raise IntegrityError(f"{url}: got {received} bytes, the origin announced {size}")
+            if digest.hexdigest() != sha256:
+                raise IntegrityError(f"{url}: sha256 mismatch (got {digest.hexdigest()[:12]}…, "
+                                     f"expected {sha256[:12]}…)")
+            return received
+
+        return self._with_retries(f"download {url}", attempt)
+
+    def close(self) -> None:
+        self._direct.clear()
+        for manager in self._proxies.values():
+            manager.clear()
+
+
+class _NoXmlRpc:
+    def __repr__(self) -> str:
+        return "<no XML-RPC>"
+
+
+_NO_XMLRPC: Any = _NoXmlRpc()

@@ -1,0 +1,201 @@
+"""Parsing origin pages (PEP 691 JSON, PEP 503 HTML) into the model.  Pure: bytes in, values out.
+
+Everything here is untrusted input.  A page that is malformed or hostile raises OriginError or
+UnsafeInput, which fails that project alone.
+"""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from typing import Any
+
+from cloudpypi.errors import OriginError, UnsafeInput
+from cloudpypi.model import DistFile, ProjectPage, checked_project_name
+from cloudpypi.paths import absolute_file_url, check_filename, check_sha256, key_for_file
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
+
+
+def _serial(value: object, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OriginError(f"{what}: serial {value!r} is not a non-negative integer")
+    return value
+
+
+def _hash_value(hashes: object, what: str) -> str | None:
+    if isinstance(hashes, dict) and "sha256" in hashes:
+        return check_sha256(hashes["sha256"])
+    if hashes in (None, {}) or isinstance(hashes, dict):
+        return None
+    raise OriginError(f"{what}: hashes must be an object")
+
+
+def _metadata_field(entry: dict[str, Any]) -> tuple[bool, str | None]:
+    value = entry.get("core-metadata", entry.get("data-dist-info-metadata", entry.get("dist-info-metadata")))
+    if value in (None, False):
+        return False, None
+    if value is True:
+        return True, None
+    if isinstance(value, dict):
+        return True, _hash_value(value, "core-metadata")
+    raise OriginError(f"core-metadata {value!r} is neither a boolean nor an object of hashes")
+
+
+def _file(page_url: str, allowed_hosts: frozenset[str], filename: Any, url: Any, sha256: str | None,
+          size: Any, requires_python: Any, yanked: Any, metadata: tuple[bool, str | None],
+          upload_time: Any) -> DistFile:
+    filename = check_filename(filename)
+    if not sha256:
+        raise OriginError(f"{filename}: no sha256 hash, so the download cannot be verified")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+        raise OriginError(f"{filename}: size {size!r} is not an integer")
+    if size is not None and size <= 0:
+        raise OriginError(f"{filename}: size {size} cannot be a real distribution file")
+    if requires_python is not None and not isinstance(requires_python, str):
+        raise OriginError(f"{filename}: requires-python {requires_python!r} is not a string")
+    if not isinstance(yanked, bool | str):
+        raise OriginError(f"{filename}: yanked {yanked!r} is neither a boolean nor a reason")
+    if upload_time is not None and not isinstance(upload_time, str):
+        raise OriginError(f"{filename}: upload-time {upload_time!r} is not a string")
+    absolute = absolute_file_url(page_url, url, allowed_hosts)
+    has_metadata, metadata_sha256 = metadata
+    return DistFile(
+        filename=filename,
+        url=absolute,
+        sha256=sha256,
+        size=size,
+        requires_python=requires_python or None,
+        yanked=yanked,
+        metadata_sha256=metadata_sha256,
+        has_metadata=has_metadata and metadata_sha256 is not None,
+        upload_time=upload_time,
+        key=key_for_file(absolute, filename, sha256),
+    )
+
+
+def _unique(files: list[DistFile], name: str) -> tuple[DistFile, ...]:
+    seen: set[str] = set()
+    for item in files:
+        if item.filename in seen:
+            raise OriginError(f"project {name}: the page lists {item.filename} twice")
+        seen.add(item.filename)
+    return tuple(files)
+
+
+def parse_json_page(body: bytes, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
+                    header_serial: int | None = None) -> ProjectPage:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise OriginError(f"project {expected_name}: page is not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
+    name = checked_project_name(data.get("name", expected_name))
+    if name != expected_name:
+        raise UnsafeInput(f"project {expected_name}: page claims to be project {name!r}")
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    serial = _serial(meta.get("_last-serial"), f"project {name}")
+    if serial is None:
+        serial = header_serial
+    files = []
+    for entry in data["files"]:
+        if not isinstance(entry, dict):
+            raise OriginError(f"project {name}: a file entry is not an object")
+        try:
+            files.append(_file(
+                page_url, allowed_hosts, entry.get("filename"), entry.get("url"),
+                _hash_value(entry.get("hashes"), f"project {name}"), entry.get("size"),
+                entry.get("requires-python"), entry.get("yanked", False), _metadata_field(entry),
+                entry.get("upload-time"),
+            ))
+        except (OriginError, UnsafeInput) as exc:
+            raise type(exc)(f"project {name}: {exc}") from None
+    versions = data.get("versions", ())
+    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+        versions = ()
+    return ProjectPage(name=name, files=_unique(files, name), versions=tuple(versions), last_serial=serial,
+                       display_name=str(data.get("name", name)))
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[tuple[dict[str, str | None], str]] = []
+        self.serial: str | None = None
+        self._current: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._current, self._text = dict(attrs), []
+        elif tag == "meta":
+            attributes = dict(attrs)
+            if attributes.get("name") == "pypi:last-serial":
+                self.serial = attributes.get("content")
+
+    def handle_data(self, data: str) -> None:
+        if self._current is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._current is not None:
+            self.anchors.append((self._current, "".join(self._text).strip()))
+            self._current = None
+
+
+def _html_metadata(value: str | None) -> tuple[bool, str | None]:
+    if value is None:
+        return False, None
+    if value.startswith("sha256="):
+        return True, check_sha256(value.split("=", 1)[1])
+    return value.lower() == "true", None
+
+
+def parse_html_page(body: bytes, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
+                    header_serial: int | None = None) -> ProjectPage:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise OriginError(f"project {expected_name}: HTML page is not UTF-8") from None
+    parser = _AnchorParser()
+    try:
+        parser.feed(text)
+        parser.close()
+    except Exception as exc:  # html.parser raises assorted errors on garbage
+        raise OriginError(f"project {expected_name}: HTML page cannot be parsed ({exc})") from None
+    files = []
+    for attrs, label in parser.anchors:
+        href = attrs.get("href") or ""
+        fragment = href.partition("#")[2]
+        sha256 = None
+        for part in fragment.split("&"):
+            algo, _, digest = part.partition("=")
+            if algo == "sha256":
+                sha256 = check_sha256(digest)
+        yanked_attr = attrs.get("data-yanked")
+        yanked: bool | str = False if yanked_attr is None else (yanked_attr or True)
+        metadata_attr = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        try:
+            files.append(_file(page_url, allowed_hosts, label, href, sha256, None,
+                               attrs.get("data-requires-python"), yanked, _html_metadata(metadata_attr), None))
+        except (OriginError, UnsafeInput) as exc:
+            raise type(exc)(f"project {expected_name}: {exc}") from None
+    serial = header_serial
+    if serial is None and parser.serial and parser.serial.isdigit():
+        serial = int(parser.serial)
+    return ProjectPage(name=expected_name, files=_unique(files, expected_name), last_serial=serial,
+                       display_name=expected_name)
+
+
+def parse_project_page(body: bytes, content_type: str, page_url: str, expected_name: str,
+                       allowed_hosts: frozenset[str], header_serial: int | None = None) -> ProjectPage:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == JSON_TYPE or media == "application/json":
+        return parse_json_page(body, page_url, expected_name, allowed_hosts, header_serial)
+    if media in HTML_TYPES or not media:
+        return parse_html_page(body, page_url, expected_name, allowed_hosts, header_serial)
+    raise OriginError(f"project {expected_name}: unexpected Content-Type {content_type!r}")

@@ -1,0 +1,61 @@
+"""What syncing one project must fetch, write and delete.  Pure: origin page + mirror page + filters in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cloudpypi.config import Filters
+from cloudpypi.filters import select_files, versions_of
+from cloudpypi.model import DistFile, ProjectPage
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    name: str
+    desired: ProjectPage  # the page as it should be once every file is in place
+    present: frozenset[str]  # keys already linked from the current mirror page: verified, keep as they are
+    to_fetch: tuple[DistFile, ...]  # files not linked yet: check the target, else download
+    to_drop: tuple[str, ...]  # keys the current page links and the new one does not (deleted after grace)
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.to_fetch and not self.to_drop
+
+
+def file_keys(page: ProjectPage) -> set[str]:
+    keys = set()
+    for item in page.files:
+        keys.add(item.key)
+        if item.has_metadata:
+            keys.add(item.metadata_key)
+    return keys
+
+
+def plan_project(origin_page: ProjectPage, mirror_page: ProjectPage | None, filters: Filters) -> ProjectPlan:
+    selected = select_files(origin_page.files, filters)
+    versions = origin_page.versions if len(selected) == len(origin_page.files) else versions_of(selected)
+    desired = ProjectPage(
+        name=origin_page.name,
+        files=selected,
+        versions=versions,
+        last_serial=origin_page.last_serial,
+        display_name=origin_page.display_name,
+    )
+    current = {item.key: item for item in mirror_page.files} if mirror_page else {}
+    present = set()
+    to_fetch = []
+    for item in selected:
+        old = current.get(item.key)
+        same_file = old is not None and old.sha256 == item.sha256
+        same_metadata = old is not None and (not item.has_metadata or old.metadata_sha256 == item.metadata_sha256)
+        if same_file and same_metadata:
+            present.add(item.key)
+        else:
+            to_fetch.append(item)
+    dropped = file_keys(mirror_page) - file_keys(desired) if mirror_page else set()
+    return ProjectPlan(origin_page.name, desired, frozenset(present), tuple(to_fetch), tuple(sorted(dropped)))
+
+
+def removal_keys(mirror_page: ProjectPage | None) -> tuple[str, ...]:
+    """Every file a removed project's page linked: they go after the grace period."""
+    return tuple(sorted(file_keys(mirror_page))) if mirror_page else ()

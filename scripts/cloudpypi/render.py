@@ -1,0 +1,148 @@
+"""PEP 503 HTML and PEP 691 JSON pages from the model.  Pure: values in, bytes out.
+
+Project pages go through a Jinja2 template.  The root index can list 700,000 projects, so it is
+rendered as a stream of chunks straight from the state's cursor, never as one big string.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import jinja2
+
+from cloudpypi.model import DistFile, ProjectPage, RootEntry
+from cloudpypi.paths import relative_link
+
+API_VERSION = "1.1"
+PAGE_NAMES = ("index.v1_json", "index.v1_html", "index.html")
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("cloudpypi", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def page_keys(name: str) -> dict[str, str]:
+    return {page: f"simple/{name}/{page}" for page in PAGE_NAMES}
+
+
+def _json_file(file: DistFile, href: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "filename": file.filename,
+        "url": href,
+        "hashes": {"sha256": file.sha256},
+        "requires-python": file.requires_python,
+        "yanked": file.yanked,
+        "size": file.size,
+    }
+    if file.upload_time:
+        entry["upload-time"] = file.upload_time
+    metadata: Any = {"sha256": file.metadata_sha256} if file.has_metadata and file.metadata_sha256 else False
+    entry["core-metadata"] = metadata
+    entry["data-dist-info-metadata"] = metadata  # PEP 714: kept for clients that predate the rename
+    return entry
+
+
+def render_project_json(page: ProjectPage) -> bytes:
+    directory = f"simple/{page.name}/"
+    document = {
+        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
+        "name": page.name,
+        "versions": list(page.versions),
+        "files": [_json_file(f, relative_link(directory, f.key)) for f in page.files],
+    }
+    return json.dumps(document, indent=None, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def render_project_html(page: ProjectPage) -> bytes:
+    directory = f"simple/{page.name}/"
+    files = [
+        {
+            "href": relative_link(directory, f.key),
+            "sha256": f.sha256,
+            "filename": f.filename,
+            "requires_python": f.requires_python,
+            "yanked": f.yanked,
+            "metadata": f.metadata_sha256 if f.has_metadata else None,
+        }
+        for f in page.files
+    ]
+    return _environment().get_template("project.html.j2").render(page=page, files=files).encode()
+
+
+def render_project(page: ProjectPage) -> dict[str, bytes]:
+    """All three representations of a project page, by file name."""
+    html_bytes = render_project_html(page)
+    return {"index.v1_json": render_project_json(page), "index.v1_html": html_bytes, "index.html": html_bytes}
+
+
+def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
+    """Read back a page this mirror wrote (to diff against, verify, or repair).  Trusted shape."""
+    data = json.loads(body)
+    files = []
+    prefix = f"simple/{name}/"
+    depth = prefix.count("/")
+    for entry in data["files"]:
+        href: str = entry["url"]
+        key = href[len("../" * depth):] if href.startswith("../" * depth) else href
+        metadata = entry.get("core-metadata") or False
+        files.append(DistFile(
+            filename=entry["filename"],
+            url=href,
+            sha256=entry["hashes"]["sha256"],
+            size=entry.get("size"),
+            requires_python=entry.get("requires-python"),
+            yanked=entry.get("yanked", False),
+            metadata_sha256=metadata.get("sha256") if isinstance(metadata, dict) else None,
+            has_metadata=bool(metadata),
+            upload_time=entry.get("upload-time"),
+            key=key,
+        ))
+    return ProjectPage(name=data.get("name", name), files=tuple(files), versions=tuple(data.get("versions", ())),
+                       last_serial=data.get("meta", {}).get("_last-serial"))
+
+
+_ROOT_HTML_HEAD = (
+    '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="1.1">\n'
+    "    <title>Simple index</title>\n  </head>\n  <body>\n"
+)
+
+
+def iter_root_html(entries: Iterable[RootEntry], batch: int = 4096) -> Iterator[bytes]:
+    yield _ROOT_HTML_HEAD.encode()
+    lines: list[str] = []
+    for entry in entries:
+        # Normalized names need no escaping, but the page must stay safe whatever the state holds.
+        name = html.escape(entry.name)
+        lines.append(f'    <a href="{name}/">{name}</a><br />\n')
+        if len(lines) >= batch:
+            yield "".join(lines).encode()
+            lines.clear()
+    lines.append("  </body>\n</html>\n")
+    yield "".join(lines).encode()
+
+
+def iter_root_json(entries: Iterable[RootEntry], serial: int | None, batch: int = 4096) -> Iterator[bytes]:
+    meta = json.dumps({"api-version": API_VERSION, "_last-serial": serial}, separators=(",", ":"))
+    yield f'{{"meta":{meta},"projects":['.encode()
+    parts: list[str] = []
+    first = True
+    dumps = json.dumps
+    for entry in entries:
+        parts.append(("" if first else ",") + '{"name":' + dumps(entry.name) + ',"_last-serial":'
+                     + ("null" if entry.last_serial is None else str(int(entry.last_serial))) + "}")
+        first = False
+        if len(parts) >= batch:
+            yield "".join(parts).encode()
+            parts.clear()
+    parts.append("]}")
+    yield "".join(parts).encode()

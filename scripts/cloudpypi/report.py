@@ -1,0 +1,106 @@
+"""The run report: what a sync did, as JSON for operators, CDN invalidation and cost tracking."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Failure:
+    project: str
+    reason: str
+
+
+@dataclass
+class Report:
+    origin: str
+    target: str
+    dry_run: bool = False
+    mode: str = ""  # changelog | root-index | projects | no-op
+    serial_before: int | None = None
+    serial_after: int | None = None
+    origin_serial: int | None = None
+    projects_synced: int = 0
+    projects_unchanged: int = 0
+    projects_removed: int = 0
+    projects_failed: int = 0
+    files_added: int = 0
+    bytes_added: int = 0
+    files_deleted: int = 0
+    files_failed: int = 0
+    pages_written: int = 0
+    changed_paths: list[str] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    planned: dict[str, Any] = field(default_factory=dict)  # dry runs: what would happen
+    requests: dict[str, int] = field(default_factory=dict)
+    s3_writes: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    duration_s: float = 0.0
+    _t0: float = field(default=0.0, repr=False)
+
+    def start(self) -> None:
+        self._t0 = time.monotonic()
+        self.started_at = _utc_now()
+
+    def finish(self) -> None:
+        self.finished_at = _utc_now()
+        self.duration_s = round(time.monotonic() - self._t0, 3)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("_t0", None)
+        data["ok"] = self.ok
+        return data
+
+    def summary_lines(self) -> list[str]:
+        verb = "would sync" if self.dry_run else "synced"
+        lines = [
+            f"{verb} {self.projects_synced} project(s) from {self.origin} to {self.target} "
+            f"[{self.mode}] in {self.duration_s:.1f}s: serial {self.serial_before} -> {self.serial_after}",
+            f"  files added {self.files_added} ({_human(self.bytes_added)}), deleted {self.files_deleted}, "
+            f"pages written {self.pages_written}, projects removed {self.projects_removed}, "
+            f"origin requests {sum(self.requests.values())}",
+        ]
+        if self.failures:
+            lines.append(f"  FAILED: {len(self.failures)} project(s):")
+            lines.extend(f"    {f.project}: {f.reason}" for f in self.failures[:50])
+            if len(self.failures) > 50:
+                lines.append(f"    ... and {len(self.failures) - 50} more (see the JSON report)")
+        return lines
+
+    def write(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def write_to_dir(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = directory / f"sync-{stamp}.json"
+        self.write(path)
+        self.write(directory / "latest.json")
+        return path
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"

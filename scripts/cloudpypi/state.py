@@ -1,0 +1,216 @@
+"""The mirror's state: serials, per-project counts, projects to retry and pending deletions.
+
+State is an SQLite database.  For a folder target it lives in the target itself
+(``.cloudpypi/state.sqlite``).  For an S3 target the same file is an object in the bucket, and a
+local working copy is kept in the state directory; the working copy is reused only while it still
+descends from the bucket's current copy (tracked by ETag), so any host can continue a mirror.
+SQLite keeps memory flat however many projects there are, and answers the planner's lookups
+without loading anything whole.  See docs/DESIGN.md for the alternatives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from cloudpypi.errors import StorageError
+from cloudpypi.model import RootEntry
+from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.storage.folder import FolderStorage
+
+log = logging.getLogger(__name__)
+
+STATE_KEY = STATE_PREFIX + "state.sqlite"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS projects (
+    name TEXT PRIMARY KEY,
+    serial INTEGER,
+    files INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS retry (name TEXT PRIMARY KEY, reason TEXT, since REAL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deletions (key TEXT PRIMARY KEY, due REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS deletions_due ON deletions (due);
+"""
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("CLOUDPYPI_STATE_DIR") or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    path = Path(base).expanduser()
+    return path if os.environ.get("CLOUDPYPI_STATE_DIR") else path / "cloudpypi" / "state"
+
+
+class State:
+    def __init__(self, db: sqlite3.Connection, storage: Storage, local_path: Path, remote: bool) -> None:
+        self.db = db
+        self.storage = storage
+        self.local_path = local_path
+        self.remote = remote
+
+    # -- opening and saving --------------------------------------------------
+    @classmethod
+    def open(cls, storage: Storage, state_dir: str | Path | None = None, *, read_only: bool = False) -> State:
+        if isinstance(storage, FolderStorage):
+            path = storage.root / STATE_KEY
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return cls(cls._connect(path, read_only), storage, path, remote=False)
+        directory = Path(state_dir) if state_dir else default_state_dir()
+        directory = directory / hashlib.sha256(storage.url.encode()).hexdigest()[:16]
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "state.sqlite"
+        etag_file = directory / "state.etag"
+        remote = storage.stat(STATE_KEY)
+        local_etag = etag_file.read_text().strip() if etag_file.exists() and path.exists() else None
+        if remote is None:
+            if local_etag:  # the bucket lost its state, or this is another bucket: start clean
+                path.unlink(missing_ok=True)
+                etag_file.unlink(missing_ok=True)
+        elif remote.etag != local_etag:
+            log.info("fetching the mirror's state from %s%s", storage.url, STATE_KEY)
+            tmp = path.with_suffix(".download")
+            with storage.open_read(STATE_KEY) as stream, open(tmp, "wb") as out:
+                while chunk := stream.read(1 << 20):
+                    out.write(chunk)
+            os.replace(tmp, path)
+            for suffix in ("-wal", "-shm", "-journal"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            etag_file.write_text(remote.etag or "")
+        return cls(cls._connect(path, read_only), storage, path, remote=True)
+
+    @staticmethod
+    def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
+        if read_only and not path.exists():
+            db = sqlite3.connect(":memory:")
+        else:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL" if not read_only else "PRAGMA query_only=1")
+            db.execute("PRAGMA synchronous=NORMAL")
+        if not read_only or not path.exists():
+            db.executescript(_SCHEMA)
+        version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if version is None and not read_only:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif version is not None and int(version[0]) > SCHEMA_VERSION:
+            raise StorageError(f"{path}: state schema {version[0]} is newer than this cloudpypi understands")
+        return db
+
+    def save(self) -> None:
+        """Make the state durable in the target.  Folder: already is.  S3: upload a consistent snapshot."""
+        if not self.remote:
+            self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            return
+        fd, snapshot = tempfile.mkstemp(prefix="state-", suffix=".sqlite", dir=self.local_path.parent)
+        os.close(fd)
+        try:
+            target = sqlite3.connect(snapshot)
+            with target:
+                self.db.backup(target)
+            target.close()
+            data = Path(snapshot).read_bytes()
+        finally:
+            Path(snapshot).unlink(missing_ok=True)
+        self.storage.write_bytes(STATE_KEY, data, content_type="application/vnd.sqlite3")
+        info = self.storage.stat(STATE_KEY)
+        (self.local_path.parent / "state.etag").write_text((info.etag if info else "") or "")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+
+    # -- meta ------------------------------------------------------------------
+    def get(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set(self, key: str, value: str | int | float | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
+
+    @property
+    def serial(self) -> int | None:
+        value = self.get("serial")
+        return int(value) if value is not None else None
+
+    # -- projects ----------------------------------------------------------------
+    def project_serial(self, name: str) -> tuple[bool, int | None]:
+        row = self.db.execute("SELECT serial FROM projects WHERE name=?", (name,)).fetchone()
+        return (row is not None, row[0] if row else None)
+
+    def record_project(self, name: str, serial: int | None, files: int, size: int) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)", (name, serial, files, size))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('root_dirty', '1')")
+
+    def forget_project(self, name: str) -> None:
+        with self.db:
+            self.db.execute("DELETE FROM projects WHERE name=?", (name,))
+            self.db.execute("DELETE FROM retry WHERE name=?", (name,))
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('root_dirty', '1')")
+
+    def iter_projects(self) -> Iterator[RootEntry]:
+        cursor = self.db.execute("SELECT name, serial FROM projects ORDER BY name")
+        while rows := cursor.fetchmany(8192):
+            for name, serial in rows:
+                yield RootEntry(name, serial)
+
+    def project_names(self) -> Iterator[str]:
+        for entry in self.iter_projects():
+            yield entry.name
+
+    def counts(self) -> dict[str, int]:
+        projects, files, size = self.db.execute(
+            "SELECT count(*), coalesce(sum(files), 0), coalesce(sum(bytes), 0) FROM projects").fetchone()
+        deletions = self.db.execute("SELECT count(*) FROM deletions").fetchone()[0]
+        retry = self.db.execute("SELECT count(*) FROM retry").fetchone()[0]
+        return {"projects": projects, "files": files, "bytes": size, "pending_deletions": deletions,
+                "projects_to_retry": retry}
+
+    # -- retries ------------------------------------------------------------------
+    def mark_retry(self, name: str, reason: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO retry VALUES (?, ?, coalesce((SELECT since FROM retry "
+                        "WHERE name=?), ?))", (name, reason[:500], name, time.time()))
+
+    def clear_retry(self, name: str) -> None:
+        self.db.execute("DELETE FROM retry WHERE name=?", (name,))
+
+    def retry_names(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT name FROM retry ORDER BY name")]
+
+    # -- the root-index diff against the origin, without holding either side in memory --------
+    def begin_seen(self) -> None:
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (name TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.db.execute("DELETE FROM seen")
+
+    def add_seen(self, names: Iterable[str]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", ((n,) for n in names))
+
+    def unseen_projects(self) -> list[str]:
+        return [row[0] for row in self.db.execute(
+            "SELECT name FROM projects WHERE name NOT IN (SELECT name FROM seen) ORDER BY name")]
+
+    # -- deletions after the grace period -------------------------------------------
+    def schedule_deletions(self, keys: Iterable[str], due: float) -> None:
+        # A key already scheduled keeps its earlier due time.
+        self.db.executemany("INSERT OR IGNORE INTO deletions VALUES (?, ?)", ((k, due) for k in keys))
+
+    def cancel_deletions(self, keys: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM deletions WHERE key=?", ((k,) for k in keys))
+
+    def due_deletions(self, now: float) -> list[str]:
+        return [row[0] for row in self.db.execute(
+            "SELECT key FROM deletions WHERE due <= ? ORDER BY key", (now,))]
+
+    def deletion_done(self, key: str) -> None:
+        self.db.execute("DELETE FROM deletions WHERE key=?", (key,))

@@ -1,0 +1,28 @@
+"""Storage targets: a folder or an S3 bucket, behind one interface (see base.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cloudpypi.storage.base import STATE_PREFIX, ObjectInfo, Staging, Storage
+
+if TYPE_CHECKING:
+    from cloudpypi.config import Config
+
+__all__ = ["STATE_PREFIX", "ObjectInfo", "Staging", "Storage", "is_s3_url", "open_target"]
+
+
+def is_s3_url(target: str) -> bool:
+    return target.startswith("s3://")
+
+
+def open_target(target: str, config: Config | None = None) -> Storage:
+    """The backend for a target: ``s3://bucket[/prefix]`` or a folder path."""
+    workers = config.workers if config else 10
+    if is_s3_url(target):
+        from cloudpypi.storage.s3 import S3Storage
+
+        return S3Storage(target, max_connections=workers * 2 + 4)
+    from cloudpypi.storage.folder import FolderStorage
+
+    return FolderStorage(target)

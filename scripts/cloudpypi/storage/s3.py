@@ -1,0 +1,228 @@
+"""An S3 target (AWS, moto, MinIO): endpoint and credentials come from the standard AWS settings.
+
+Downloads are staged in a local spool file while they are hashed; only verified bytes are uploaded,
+so a corrupt download never reaches the bucket.  Large files go up as multipart uploads with
+S3-side SHA-256 checksums on every part.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from cloudpypi.errors import StorageError
+from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
+
+MULTIPART_THRESHOLD = 16 * 2**20
+MULTIPART_CHUNK = 16 * 2**20
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_PRECONDITION = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict"}
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise StorageError(f"expected s3://bucket[/prefix], got {url!r}")
+    prefix = parts.path.strip("/")
+    if prefix:
+        check_key(prefix)
+        prefix += "/"
+    return parts.netloc, prefix
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class SpoolStaging(Staging):
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+        self._file = open(self.path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
+
+    def write(self, data: bytes) -> int:
+        return self._file.write(data)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class S3Storage(Storage):
+    def __init__(self, url: str, max_connections: int = 24, spool_dir: str | None = None) -> None:
+        self.bucket, self.prefix = parse_s3_url(url)
+        self.url = f"s3://{self.bucket}/{self.prefix}"
+        boto_config = BotoConfig(
+            max_pool_connections=max_connections,
+            # "standard" retries throttling (SlowDown, 503) and 5xx with exponential backoff and jitter.
+            retries={"mode": "standard", "max_attempts": 10},
+            connect_timeout=10,
+            read_timeout=60,
+        )
+        try:
+            self.client = boto3.session.Session().client("s3", config=boto_config)
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot create an S3 client: {exc}") from None
+        self.transfer_config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD,
+            multipart_chunksize=MULTIPART_CHUNK,
+            max_concurrency=4,
+            use_threads=True,
+        )
+        spool_root = spool_dir or os.environ.get("CLOUDPYPI_SPOOL_DIR") or tempfile.gettempdir()
+        self.spool = Path(spool_root) / "cloudpypi-spool"
+        self.spool.mkdir(parents=True, exist_ok=True)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _call(self, what: str, func: Any, **kwargs: Any) -> Any:
+        try:
+            return func(Bucket=self.bucket, **kwargs)
+        except ClientError as exc:
+            raise StorageError(f"S3 {what} s3://{self.bucket}/{kwargs.get('Key', '')}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 {what} on bucket {self.bucket}: {exc}") from None
+
+    # -- reading ---------------------------------------------------------
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                return None
+            raise StorageError(f"S3 HEAD s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 HEAD on bucket {self.bucket}: {exc}") from None
+        return ObjectInfo(
+            key=key,
+            size=head["ContentLength"],
+            sha256=head.get("Metadata", {}).get("sha256"),
+            content_type=head.get("ContentType"),
+            cache_control=head.get("CacheControl"),
+            etag=head.get("ETag"),
+            last_modified=head["LastModified"].timestamp() if head.get("LastModified") else None,
+        )
+
+    @contextlib.contextmanager
+    def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[BinaryIO]:
+        kwargs: dict[str, Any] = {}
+        if start or end is not None:
+            kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kwargs)
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                raise FileNotFoundError(key) from None
+            raise StorageError(f"S3 GET s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        body = response["Body"]
+        try:
+            yield body
+        finally:
+            body.close()
+
+    def iter_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", ()):
+                    yield item["Key"][len(self.prefix):]
+        except (ClientError, BotoCoreError) as exc:
+            raise StorageError(f"S3 LIST s3://{self.bucket}/{self.prefix}{prefix}: {exc}") from None
+
+    # -- writing ---------------------------------------------------------
+    def write_bytes(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        extra = {"CacheControl": cache_control} if cache_control else {}
+        self._call("PUT", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
+                   ChecksumAlgorithm="SHA256", **extra)
+
+    def new_staging(self) -> SpoolStaging:
+        return SpoolStaging(self.spool)
+
+    def publish(self, staging: Staging, key: str, *, sha256: str, size: int, content_type: str,
+                cache_control: str | None = None) -> None:
+        assert isinstance(staging, SpoolStaging)
+        staging.close()
+        extra: dict[str, Any] = {"ContentType": content_type, "Metadata": {"sha256": sha256}}
+        if cache_control:
+            extra["CacheControl"] = cache_control
+        try:
+            if size < MULTIPART_THRESHOLD:
+                with open(staging.path, "rb") as body:
+                    # We already know the digest: S3 verifies it server-side without botocore re-hashing.
+                    checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
+                    self._call("PUT", self.client.put_object, Key=self._key(key), Body=body,
+                               ChecksumSHA256=checksum, **extra)
+            else:
+                try:
+                    self.client.upload_file(str(staging.path), self.bucket, self._key(key),
+                                            ExtraArgs={**extra, "ChecksumAlgorithm": "SHA256"},
+                                            Config=self.transfer_config)
+                except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
+                    raise StorageError(f"S3 multipart upload s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                staging.path.unlink()
+
+    def discard(self, staging: Staging) -> None:
+        assert isinstance(staging, SpoolStaging)
+        staging.close()
+        with contextlib.suppress(FileNotFoundError):
+            staging.path.unlink()
+
+    def delete(self, key: str) -> None:
+        self._call("DELETE", self.client.delete_object, Key=self._key(key))
+
+    # -- compare-and-swap for the lock -------------------------------------
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*",
+                                   ContentType="application/json")
+            return True
+        except ClientError as exc:
+            if _error_code(exc) in _PRECONDITION:
+                return False
+            raise StorageError(f"S3 conditional PUT s3://{self.bucket}/{self._key(key)}: {exc}") from None
+
+    def replace_if_unchanged(self, key: str, data: bytes, etag: str) -> bool:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=etag,
+                                   ContentType="application/json")
+            return True
+        except ClientError as exc:
+            if _error_code(exc) in _PRECONDITION | _MISSING:
+                return False
+            raise StorageError(f"S3 conditional PUT s3://{self.bucket}/{self._key(key)}: {exc}") from None
+
+    def delete_if_unchanged(self, key: str, etag: str) -> bool:
+        info = self.stat(key)
+        if info is None or info.etag != etag:
+            return False
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key), IfMatch=etag)
+        except ClientError as exc:
+            if _error_code(exc) in _PRECONDITION | _MISSING:
+                return False
+            raise StorageError(f"S3 conditional DELETE s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        return True
+
+    def cleanup_staging(self) -> int:
+        removed = 0
+        for entry in self.spool.glob(f"{os.getpid()}-*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed += 1
+        return removed
+
+    def close(self) -> None:
+        self.client.close()

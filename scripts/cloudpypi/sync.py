@@ -1,0 +1,533 @@
+"""Running a sync: decide what changed, fetch it concurrently, publish in a crash-safe order.
+
+Order of writes, always: files, then the project's pages, then (for all projects) the root index,
+then the state.  A reader therefore never sees a page linking a file that is not there yet, and a
+run killed at any moment leaves a mirror that the next run completes without re-downloading what
+is already verified.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudpypi.config import Config
+from cloudpypi.errors import CloudPyPIError, OriginError, StorageError, UnsafeInput
+from cloudpypi.filters import project_allowed
+from cloudpypi.lock import TargetLock
+from cloudpypi.model import DistFile, ProjectPage, ProjectResult, checked_project_name
+from cloudpypi.origin import OriginClient, ProjectGone
+from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
+from cloudpypi.progress import Progress
+from cloudpypi.render import iter_root_html, iter_root_json, page_keys, parse_mirror_json, render_project
+from cloudpypi.report import Failure, Report
+from cloudpypi.state import State
+from cloudpypi.storage import Storage, open_target
+from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page_cache_control
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SECONDS = 300.0
+
+
+@dataclass
+class SyncOptions:
+    projects: list[str] | None = None
+    full: bool = False
+    dry_run: bool = False
+    lock_wait: float = 0.0
+    force: bool = False  # re-plan projects even when their serial matches (repair)
+    progress: bool = True
+
+
+@dataclass
+class _Todo:
+    name: str
+    force: bool = False
+
+
+@dataclass
+class _Decision:
+    mode: str
+    todo: Iterator[_Todo]
+    removed: list[str] = field(default_factory=list)
+    new_serial: int | None = None
+    origin_serial: int | None = None
+    finish: Any = None  # called after the todo iterator is drained: returns more removals
+
+
+class Stopping(CloudPyPIError):
+    exit_code = 143
+
+
+class Syncer:
+    def __init__(self, config: Config, storage: Storage, origin: OriginClient, options: SyncOptions) -> None:
+        self.config = config
+        self.storage = storage
+        self.origin = origin
+        self.options = options
+        self.report = Report(origin=origin.base, target=storage.url, dry_run=options.dry_run)
+        self.progress = Progress(enabled=options.progress)
+        self._stop = threading.Event()
+        self._file_pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="file")
+        self._page_pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="project")
+        self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
+        self._planned_lock = threading.Lock()
+
+    # =====================================================================
+    # deciding what to do
+    # =====================================================================
+    def _decide(self, state: State) -> _Decision:
+        filters = self.config.filters
+        fingerprint = filters.fingerprint()
+        filters_changed = state.get("filters") not in (None, fingerprint) or (
+            state.get("filters") is None and state.serial is not None)
+        retry = [_Todo(n, force=True) for n in state.retry_names()]
+
+        if self.options.projects is not None:
+            names = []
+            for raw in self.options.projects:
+                try:
+                    names.append(checked_project_name(raw))
+                except UnsafeInput as exc:
+                    raise CloudPyPIError(f"--project {raw!r}: {exc}") from None
+            force = self.options.force or filters_changed
+            return _Decision("projects", iter([_Todo(n, force) for n in dict.fromkeys(names)]))
+
+        origin_serial = None
+        if self.options.full or state.get("origin_changelog") != "0":
+            origin_serial = self.origin.changelog_last_serial()
+        if self.origin.supports_changelog is not None:
+            state.set("origin_changelog", "1" if self.origin.supports_changelog else "0")
+
+        if (origin_serial is not None and state.serial is not None and not self.options.full
+                and not filters_changed and state.get("origin") == self.origin.base):
+            if origin_serial == state.serial:
+                return _Decision("no-op", iter(retry), new_serial=origin_serial, origin_serial=origin_serial)
+            if origin_serial < state.serial:
+                log.warning("the origin's serial %d is behind the mirror's %d; checking every project",
+                            origin_serial, state.serial)
+            else:
+                changed, removed = self.origin.changed_since(state.serial, origin_serial)
+                todo = [_Todo(n) for n in sorted(changed) if project_allowed(n, filters)]
+                gone = [n for n in sorted(removed) if state.project_serial(n)[0]]
+                # a changed project that filters now exclude is removed from the mirror as well
+                gone += [n for n in sorted(changed) if not project_allowed(n, filters) and state.project_serial(n)[0]]
+                return _Decision("changelog", iter(retry + todo), removed=gone, new_serial=origin_serial,
+                                 origin_serial=origin_serial)
+
+        root = self.origin.root_index()
+        new_serial = origin_serial if origin_serial is not None else root.serial
+        if (not self.options.full and not filters_changed and state.serial is not None
+                and root.serial is not None and root.serial == state.serial
+                and state.get("origin") == self.origin.base):
+            return _Decision("no-op", iter(retry), new_serial=new_serial, origin_serial=new_serial)
+
+        force_all = filters_changed or self.options.force
+        state.begin_seen()
+
+        def walk() -> Iterator[_Todo]:
+            yield from retry
+            batch: list[str] = []
+            for entry in root.entries():
+                if not project_allowed(entry.name, filters):
+                    continue
+                batch.append(entry.name)
+                if len(batch) >= 5000:
+                    state.add_seen(batch)
+                    batch.clear()
+                known, serial = state.project_serial(entry.name)
+                if force_all or not known or entry.last_serial is None or serial != entry.last_serial:
+                    yield _Todo(entry.name, force=force_all)
+            state.add_seen(batch)
+
+        return _Decision("root-index", walk(), new_serial=new_serial, origin_serial=new_serial,
+                         finish=state.unseen_projects)
+
+    # =====================================================================
+    # one project (runs in a worker thread)
+    # =====================================================================
+    def _mirror_page(self, name: str) -> ProjectPage | None:
+        raw = self.storage.read_bytes(page_keys(name)["index.v1_json"])
+        if raw is None:
+            return None
+        try:
+            return parse_mirror_json(raw, name)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("project %s: the mirror's own page is unreadable (%s); rebuilding it", name, exc)
+            return None
+
+    def sync_project(self, todo: _Todo, known_serial: int | None, known: bool) -> ProjectResult:
+        name = todo.name
+        result = ProjectResult(name=name, serial=known_serial)
+        try:
+            page = self.origin.project_page(name)
+        except ProjectGone as exc:
+            if not known and self.options.projects is not None:
+                result.ok, result.reason = False, f"not found on the origin ({exc})"
+            else:
+                result.removed = True
+            return result
+        except (OriginError, UnsafeInput) as exc:
+            result.ok, result.reason = False, str(exc)
+            return result
+        result.serial = page.last_serial
+        if known and not todo.force and page.last_serial is not None and page.last_serial == known_serial:
+            return result  # the changelog mentioned it, but our copy is current
+        mirror_page = self._mirror_page(name)
+        plan = plan_project(page, mirror_page, self.config.filters)
+        if self.options.dry_run:
+            return self._dry_run_project(plan, result)
+        return self._apply_plan(plan, mirror_page, result)
+
+    def _dry_run_project(self, plan: ProjectPlan, result: ProjectResult) -> ProjectResult:
+        missing = [f for f in plan.to_fetch if not self._already_stored(f)]
+        size = sum(f.size or 0 for f in missing)
+        with self._planned_lock:
+            self._planned["projects"] += 1
+            self._planned["files"] += len(missing)
+            self._planned["bytes"] += size
+            self._planned["pages"] += 0 if plan.unchanged else 3
+            self._planned["deletions"] += len(plan.to_drop)
+        print(f"{plan.name}: fetch {len(missing)} file(s) ({size} bytes), "
+              f"{'keep' if plan.unchanged else 'write'} pages, drop {len(plan.to_drop)} file(s) after grace")
+        result.file_count = len(plan.desired.files)
+        return result
+
+    def _apply_plan(self, plan: ProjectPlan, mirror_page: ProjectPage | None,
+                    result: ProjectResult) -> ProjectResult:
+        futures = {self._file_pool.submit(self._ensure_file, item): item for item in plan.to_fetch}
+        fetched: dict[str, DistFile] = {}
+        reasons = []
+        for future in cf.as_completed(futures):
+            item = futures[future]
+            try:
+                stored, added, with_metadata = future.result()
+            except (CloudPyPIError, OSError) as exc:
+                result.failed_files += 1
+                reasons.append(f"{item.filename}: {exc}")
+                continue
+            if added:
+                result.files_added += 1
+                result.bytes_added += added
+            if not with_metadata:
+                reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
+                result.failed_files += 1
+            fetched[item.key] = stored
+        files = tuple(item if item.key in plan.present else fetched[item.key]
+                      for item in plan.desired.files if item.key in plan.present or item.key in fetched)
+        final = plan.desired.with_files(files)
+        result.file_count = len(files)
+        result.total_bytes = sum(f.size or 0 for f in files)
+        result.dropped_keys = list(plan.to_drop)
+        result.kept_keys = [k for f in files for k in ((f.key, f.metadata_key) if f.has_metadata else (f.key,))]
+        if reasons:
+            result.ok = False
+            result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+        pages = render_project(final)
+        if mirror_page is None or self.storage.read_bytes(page_keys(plan.name)["index.v1_json"]) != pages[
+                "index.v1_json"]:
+            cache_control = page_cache_control(self.config.index_max_age)
+            for filename, key in page_keys(plan.name).items():
+                self.storage.write_bytes(key, pages[filename], content_type=content_type_for(key),
+                                         cache_control=cache_control)
+            result.page_written = True
+        return result
+
+    def _already_stored(self, item: DistFile, key: str | None = None, sha256: str | None = None,
+                        size: int | None = None) -> bool:
+        key, sha256 = key or item.key, sha256 or item.sha256
+        size = item.size if key == item.key else size
+        info = self.storage.stat(key)
+        if info is None or (size is not None and info.size != size):
+            return False
+        if info.sha256 is not None:
+            return info.sha256 == sha256
+        return self.storage.sha256(key) == sha256  # a folder: hash the local copy, no download
+
+    def _ensure_file(self, item: DistFile) -> tuple[DistFile, int, bool]:
+        """Make item (and its .metadata) present and verified.  Returns (file, bytes downloaded, metadata ok)."""
+        if self._stop.is_set():
+            raise Stopping("stopping")
+        if item.size is not None and item.size > self.config.max_file_size:
+            raise OriginError(f"{item.size} bytes is over the {self.config.max_file_size}-byte cap")
+        added = 0
+        if not self._already_stored(item):
+            added = self._download(item.url, item.key, item.sha256, item.size, "file")
+            self.progress.file_done(added)
+        with_metadata = True
+        if item.has_metadata and item.metadata_sha256:
+            url, key = item.url + ".metadata", item.metadata_key
+            try:
+                if not self._already_stored(item, key, item.metadata_sha256, None):
+                    self._download(url, key, item.metadata_sha256, None, "metadata")
+            except (OriginError, StorageError) as exc:
+                log.warning("%s: %s", item.filename, exc)
+                with_metadata = False
+        stored = item if with_metadata else DistFile(
+            item.filename, item.url, item.sha256, item.size, item.requires_python, item.yanked, None, False,
+            item.upload_time, item.key)
+        if stored.size is None:
+            info = self.storage.stat(item.key)
+            stored = DistFile(stored.filename, stored.url, stored.sha256, info.size if info else None,
+                              stored.requires_python, stored.yanked, stored.metadata_sha256, stored.has_metadata,
+                              stored.upload_time, stored.key)
+        return stored, added, with_metadata
+
+    def _download(self, url: str, key: str, sha256: str, size: int | None, kind: str) -> int:
+        current: list[Any] = []
+
+        def reset() -> None:
+            if current:
+                self.storage.discard(current.pop())
+            current.append(self.storage.new_staging())
+
+        def sink(chunk: bytes) -> None:
+            if self._stop.is_set():
+                raise Stopping("stopping")
+            current[0].write(chunk)
+
+        try:
+            received = self.origin.download(url, kind, sink, sha256=sha256, size=size, reset=reset)
+        except BaseException:
+            if current:
+                self.storage.discard(current.pop())
+            raise
+        cache_control = FILE_CACHE_CONTROL
+        self.storage.publish(current.pop(), key, sha256=sha256, size=received, content_type=content_type_for(key),
+                             cache_control=cache_control)
+        self.report.s3_writes += 1
+        return received
+
+    # =====================================================================
+    # the coordinator (main thread): state updates happen only here
+    # =====================================================================
+    def _record(self, state: State, result: ProjectResult, now: float) -> None:
+        report = self.report
+        if result.removed:
+            self._remove_project(state, result.name, now)
+            return
+        if not result.ok:
+            report.projects_failed += 1
+            report.failures.append(Failure(result.name, result.reason))
+            report.files_failed += result.failed_files
+        report.files_added += result.files_added
+        report.bytes_added += result.bytes_added
+        if self.options.dry_run:
+            report.projects_synced += 1
+            return
+        known, old_serial = state.project_serial(result.name)
+        if result.page_written or result.files_added:
+            report.projects_synced += 1
+            report.pages_written += 3 if result.page_written else 0
+            if result.page_written:
+                report.changed_paths.append(f"/simple/{result.name}/")
+        else:
+            report.projects_unchanged += 1
+        with state.db:
+            if result.page_written or known:
+                # a failed project keeps its old serial, so the next run tries it again
+                serial = result.serial if result.ok else old_serial
+                state.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)",
+                                 (result.name, serial, result.file_count, result.total_bytes))
+                if result.page_written:
+                    state.set("root_dirty", 1)
+            state.schedule_deletions(result.dropped_keys, now + self.config.deletion_grace)
+            state.cancel_deletions(result.kept_keys)
+            if result.ok:
+                state.clear_retry(result.name)
+            else:
+                state.mark_retry(result.name, result.reason)
+
+    def _remove_project(self, state: State, name: str, now: float) -> None:
+        known, _ = state.project_serial(name)
+        if not known:
+            return
+        self.report.projects_removed += 1
+        if self.options.dry_run:
+            print(f"{name}: remove project (pages now, files after grace)")
+            return
+        mirror_page = self._mirror_page(name)
+        for key in page_keys(name).values():
+            self.storage.delete(key)
+        with state.db:
+            state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
+            state.forget_project(name)
+        self.report.changed_paths.append(f"/simple/{name}/")
+
+    def _publish_stream(self, key: str, chunks: Iterator[bytes]) -> None:
+        staging = self.storage.new_staging()
+        digest, size = hashlib.sha256(), 0
+        try:
+            for chunk in chunks:
+                staging.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        except BaseException:
+            self.storage.discard(staging)
+            raise
+        self.storage.publish(staging, key, sha256=digest.hexdigest(), size=size, content_type=content_type_for(key),
+                             cache_control=page_cache_control(self.config.index_max_age))
+
+    def _write_root(self, state: State, serial: int | None) -> None:
+        """Streamed from the state's cursor: 700,000 projects never sit in memory at once."""
+        self._publish_stream("simple/index.v1_json", iter_root_json(state.iter_projects(), serial))
+        for key in ("simple/index.v1_html", "simple/index.html"):
+            self._publish_stream(key, iter_root_html(state.iter_projects()))
+        self.report.changed_paths.append("/simple/")
+        self.report.pages_written += 3
+
+    def _checkpoint(self, state: State, serial: int | None, final: bool) -> None:
+        """Root index first, then the state: the root never lists a project whose page is missing."""
+        if state.get("root_dirty") == "1" or (final and self.storage.stat("simple/index.v1_json") is None):
+            self._write_root(state, serial if final else state.serial)
+            state.set("root_dirty", None)
+        if final and serial is not None:
+            state.set("serial", serial)
+        state.save()
+
+    def _delete_due(self, state: State, now: float) -> None:
+        for key in state.due_deletions(now):
+            if self.options.dry_run:
+                self._planned["deletions"] += 1
+                continue
+            self.storage.delete(key)
+            state.deletion_done(key)
+            self.report.files_deleted += 1
+
+    def run(self) -> Report:
+        report = self.report
+        report.start()
+        lock = None if self.options.dry_run else TargetLock(self.storage, wait=self.options.lock_wait)
+        if lock:
+            lock.acquire()
+        state: State | None = None
+        try:
+            state = State.open(self.storage, self.config.state_dir or None, read_only=self.options.dry_run)
+            if not self.options.dry_run:
+                removed = self.storage.cleanup_staging()
+                if removed:
+                    log.info("removed %d staging file(s) left by an interrupted run", removed)
+            report.serial_before = state.serial
+            decision = self._decide(state)
+            report.mode = decision.mode
+            report.origin_serial = decision.origin_serial
+            now = time.time()
+            with self.progress:
+                for name in decision.removed:
+                    self._remove_project(state, name, now)
+                self._run_todo(state, decision.todo, decision.new_serial)
+                if decision.finish is not None and not self._stop.is_set():
+                    for name in decision.finish():
+                        self._remove_project(state, name, now)
+            if self._stop.is_set():
+                if not self.options.dry_run:
+                    self._checkpoint(state, None, final=False)
+                raise Stopping("stopped by a signal; what was complete is published, the next run resumes")
+            self._delete_due(state, time.time())
+            if self.options.dry_run:
+                report.planned = dict(self._planned)
+                report.serial_after = decision.new_serial
+            else:
+                full_run = self.options.projects is None
+                state.set("origin", self.origin.base)
+                state.set("filters", self.config.filters.fingerprint())
+                self._checkpoint(state, decision.new_serial if full_run else state.serial, final=True)
+                state.set("last_run", time.time())
+                state.set("last_result", "ok" if report.ok else "failed")
+                if report.ok:
+                    state.set("last_success", time.time())
+                state.save()
+                report.serial_after = state.serial
+        finally:
+            self._file_pool.shutdown(wait=True, cancel_futures=True)
+            self._page_pool.shutdown(wait=True, cancel_futures=True)
+            if state is not None:
+                state.close()
+            if lock:
+                lock.release()
+            report.requests = dict(self.origin.requests)
+            report.finish()
+        return report
+
+    def _run_todo(self, state: State, todo: Iterator[_Todo], serial: int | None) -> None:
+        in_flight: dict[cf.Future[ProjectResult], str] = {}
+        max_in_flight = self.config.workers * 2
+        last_checkpoint = time.monotonic()
+        seen: set[str] = set()
+
+        def drain(block: bool) -> None:
+            nonlocal last_checkpoint
+            if not in_flight:
+                return
+            done, _ = cf.wait(in_flight, timeout=None if block else 0, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                name = in_flight.pop(future)
+                try:
+                    result = future.result()
+                except Stopping:
+                    continue
+                except (CloudPyPIError, OSError) as exc:
+                    result = ProjectResult(name=name, serial=None, ok=False, reason=str(exc))
+                self._record(state, result, time.time())
+                self.progress.project_done(name)
+            if not self.options.dry_run and time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
+                self._checkpoint(state, serial, final=False)
+                last_checkpoint = time.monotonic()
+
+        for item in todo:
+            if self._stop.is_set():
+                break
+            if item.name in seen:
+                continue
+            seen.add(item.name)
+            known, known_serial = state.project_serial(item.name)
+            future = self._page_pool.submit(self.sync_project, item, known_serial, known)
+            in_flight[future] = item.name
+            while len(in_flight) >= max_in_flight:
+                drain(block=True)
+        while in_flight:
+            drain(block=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+@contextlib.contextmanager
+def _graceful_signals(syncer: Syncer) -> Iterator[None]:
+    """SIGTERM/SIGINT: finish the files in flight, write what is complete, release the lock."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        log.warning("received signal %d: stopping after the files in flight", signum)
+        syncer.stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_sync(config: Config, options: SyncOptions) -> Report:
+    storage = open_target(config.target, config)
+    origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
+                          timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size)
+    syncer = Syncer(config, storage, origin, options)
+    try:
+        with _graceful_signals(syncer):
+            return syncer.run()
+    finally:
+        origin.close()
+        storage.close()
