@@ -1,0 +1,1 @@
+"""The edge: routing rules shared with the CloudFront function (rules.py) and `cloudpypi serve`."""
