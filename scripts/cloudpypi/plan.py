@@ -31,8 +31,12 @@ def file_keys(page: ProjectPage) -> set[str]:
     return keys
 
 
-def plan_project(origin_page: ProjectPage, mirror_page: ProjectPage | None, filters: Filters) -> ProjectPlan:
+def plan_project(origin_page: ProjectPage, mirror_page: ProjectPage | None, filters: Filters,
+                 only_filenames: frozenset[str] | None = None) -> ProjectPlan:
+    """only_filenames: a closure mirror's selection for this project (None: the filters alone decide)."""
     selected = select_files(origin_page.files, filters)
+    if only_filenames is not None:
+        selected = tuple(f for f in selected if f.filename in only_filenames)
     versions = origin_page.versions if len(selected) == len(origin_page.files) else versions_of(selected)
     desired = ProjectPage(
         name=origin_page.name,

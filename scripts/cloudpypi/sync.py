@@ -81,6 +81,7 @@ class Syncer:
         self._page_pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="project")
         self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
         self._planned_lock = threading.Lock()
+        self._only_filenames: dict[str, frozenset[str]] | None = None
 
     # =====================================================================
     # deciding what to do
@@ -91,6 +92,9 @@ class Syncer:
         filters_changed = state.get("filters") not in (None, fingerprint) or (
             state.get("filters") is None and state.serial is not None)
         retry = [_Todo(n, force=True) for n in state.retry_names()]
+
+        if self.config.closure:
+            return self._decide_closure(state, filters_changed)
 
         if self.options.projects is not None:
             names = []
@@ -152,6 +156,21 @@ class Syncer:
         return _Decision("root-index", walk(), new_serial=new_serial, origin_serial=new_serial,
                          finish=state.unseen_projects)
 
+    def _decide_closure(self, state: State, filters_changed: bool) -> _Decision:
+        """A dependency-closure mirror: cloudpypi.closure picks the projects and files."""
+        from cloudpypi.closure import select_closure
+
+        origin_serial = self.origin.changelog_last_serial()
+        selection = select_closure(self.config, self.origin, state, origin_serial)
+        self._only_filenames = selection.files_by_project
+        for subject, reason in selection.failures:
+            self.report.failures.append(Failure(subject, reason))
+        wanted = sorted(selection.files_by_project)
+        wanted_set = set(wanted)
+        gone = [name for name in state.project_names() if name not in wanted_set]
+        todo = [_Todo(name, force=True) for name in wanted]
+        return _Decision("closure", iter(todo), removed=gone, new_serial=origin_serial, origin_serial=origin_serial)
+
     # =====================================================================
     # one project (runs in a worker thread)
     # =====================================================================
@@ -183,7 +202,8 @@ class Syncer:
         if known and not todo.force and page.last_serial is not None and page.last_serial == known_serial:
             return result  # the changelog mentioned it, but our copy is current
         mirror_page = self._mirror_page(name)
-        plan = plan_project(page, mirror_page, self.config.filters)
+        only = self._only_filenames.get(name) if self._only_filenames is not None else None
+        plan = plan_project(page, mirror_page, self.config.filters, only)
         if self.options.dry_run:
             return self._dry_run_project(plan, result)
         return self._apply_plan(plan, mirror_page, result)
