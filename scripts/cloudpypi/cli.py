@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from cloudpypi import __version__
 from cloudpypi.errors import CloudPyPIError
 
-COMMANDS: tuple[str, ...] = ("sync", "verify", "status")
+COMMANDS: tuple[str, ...] = ("sync", "verify", "status", "costs")
 
 
 def build_parser() -> argparse.ArgumentParser:
