@@ -5,25 +5,18 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.motoserver import MotoServer, moto_fixture
+
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_JS = ROOT / "roles" / "mirror_cdn" / "files" / "viewer-request.js"
 HARNESS_JS = Path(__file__).with_name("run_function.js")
 CASES_JSON = Path(__file__).with_name("cases.json")
-
-DUMMY_AWS = {
-    "AWS_ACCESS_KEY_ID": "AKIAEDGETESTS0000000",
-    "AWS_SECRET_ACCESS_KEY": "edge-tests-dummy-secret-key-0123456789abcdef",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 @pytest.fixture(scope="session")
@@ -34,55 +27,21 @@ def node() -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_ready(url: str, process: subprocess.Popen[bytes], deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {process.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url + "/moto-api/", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)  # polling the real condition (the HTTP endpoint answers), not a fixed wait
-    raise RuntimeError(f"moto_server did not answer on {url} within {deadline_s} s")
-
-
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real moto server on a free loopback port; AWS_* env point at it for the whole session."""
-    exe = shutil.which("moto_server")
-    if exe is None:
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_until_ready(url, process, 30)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def moto() -> Iterator[MotoServer]:
+    """A real moto server (S3 and CloudFront) on a free loopback port, terminated after the session."""
+    yield from moto_fixture()
 
 
 @pytest.fixture()
-def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Process environment for boto3 (in-process and in subprocesses) aimed at the moto server."""
-    env = {**DUMMY_AWS, "AWS_ENDPOINT_URL": moto_endpoint}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+def aws_env(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This process's environment aimed at the moto server (boto3 in-process and in subprocesses)."""
+    env = moto.env(os.environ)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     return dict(os.environ)
