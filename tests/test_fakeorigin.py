@@ -30,6 +30,7 @@ try:
         generate_corpus,
         hostile_file_entries,
         hostile_pages,
+        hostile_project_names,
         negotiate,
         running_origin,
     )
@@ -47,6 +48,7 @@ except ImportError:  # before the root conftest puts tests/ on sys.path
         generate_corpus,
         hostile_file_entries,
         hostile_pages,
+        hostile_project_names,
         negotiate,
         running_origin,
     )
@@ -403,6 +405,29 @@ def test_hostile_page_overrides_and_file_entries_are_served_verbatim(origin: Ori
     assert 'href="file:///etc/passwd#sha256=' in fetch(origin.url, "/simple/helper-pkg/").body.decode()
     corpus.add_raw_file("/packages/../../evil.whl", b"EVIL")
     assert fetch(origin.files_url, "/packages/../../evil.whl").body == b"EVIL"
+
+
+def test_hostile_root_names_are_listed_verbatim_and_journaled(origin: OriginServer):
+    names = hostile_project_names()
+    before = origin.corpus.serial
+    origin.corpus.add_root_names(names, bump=False)
+    listed = [
+        p["name"] for p in fetch(origin.url, "/simple/", headers={"Accept": JSON_V1}).json()["projects"]
+    ]
+    assert listed[-len(names) :] == names, f"expected the hostile names verbatim, got {listed[-len(names) :]}"
+    assert origin.corpus.serial == before, "bump=False must not journal"
+    origin.corpus.add_root_names(["../escape", "a" * 300])
+    journal = [e[0] for e in changelog(origin, before)]
+    assert journal == ["../escape", "a" * 300], f"raw names must reach the changelog, got {journal}"
+
+
+def test_files_host_option_changes_the_hostname_in_file_urls(cache: Path):
+    with running_origin(build_small_corpus(cache), files_host="localhost") as origin:
+        url = project_json(origin, "helper-pkg")["files"][0]["url"]
+        assert url.startswith(f"http://localhost:{origin.files_port}/packages/"), url
+        assert (
+            fetch(f"http://127.0.0.1:{origin.files_port}", url.split(str(origin.files_port))[1]).status == 200
+        )
 
 
 def test_huge_synthetic_root_index_is_served_without_building_files(tmp_path: Path):

@@ -22,7 +22,7 @@ from .corpus import Corpus, PageOverride
 from .faults import KINDS as FAULT_KINDS
 from .faults import Fault, FaultRule, Faults
 from .generate import DEFAULT_SIZE_MIX, generate_corpus
-from .hostile import hostile_file_entries, hostile_pages
+from .hostile import hostile_file_entries, hostile_pages, hostile_project_names
 from .model import ChangelogEntry, DistFile, FileSpec, Project, Release, core_metadata, normalize
 from .render import HTML_V1, JSON_V1, TEXT_HTML, negotiate
 from .server import Options, OriginServer, running_origin
@@ -55,6 +55,7 @@ __all__ = [
     "generate_corpus",
     "hostile_file_entries",
     "hostile_pages",
+    "hostile_project_names",
     "negotiate",
     "normalize",
     "running_origin",

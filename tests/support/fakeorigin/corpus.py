@@ -319,7 +319,11 @@ class Corpus:
             self._bump_for(project, bump)
 
     def add_root_names(self, names: Iterable[str], *, bump: bool = True) -> None:
-        """List extra raw names in the root index (they need not be projects; think `../evil`)."""
+        """List extra raw names in the root index (they need not be projects; think `../evil`).
+
+        With `bump`, each name is also journaled; a name with control characters (NUL) then makes every
+        later XML-RPC changelog answer malformed XML, which is itself a hostile case.
+        """
         with self.lock:
             for name in names:
                 if bump:

@@ -81,3 +81,21 @@ def hostile_pages(name: str = "evil") -> dict[str, dict[str, bytes]]:
             + b'">passwd</a></body></html>'
         },
     }
+
+
+def hostile_project_names() -> list[str]:
+    """Root-index names that try to escape or overflow (use with Corpus.add_root_names / override_page)."""
+    return [
+        "../evil",
+        "..",
+        ".",
+        "/etc",
+        "..%2f..%2fevil",
+        "%2e%2e",
+        "back\\slash",
+        "nul\x00name",
+        "new\nline",
+        "a" * 300,
+        "-" * 3,
+        "file:evil",
+    ]
