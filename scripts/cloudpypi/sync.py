@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import signal
@@ -204,6 +205,9 @@ class Syncer:
         mirror_page = self._mirror_page(name)
         only = self._only_filenames.get(name) if self._only_filenames is not None else None
         plan = plan_project(page, mirror_page, self.config.filters, only)
+        if self.options.force:
+            # repair: trust no page, check every file in the target (present ones are not downloaded again)
+            plan = dataclasses.replace(plan, present=frozenset(), to_fetch=plan.desired.files)
         if self.options.dry_run:
             return self._dry_run_project(plan, result)
         return self._apply_plan(plan, mirror_page, result)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     storage = open_target(config.target, config)
     state = State.open(storage, config.state_dir or None, read_only=True)
     try:
-        info = {"target": storage.url, "origin": state.get("origin") or config.origin, "serial": state.serial,
+        info = {"target": storage.url, "origin": args.origin or state.get("origin") or config.origin, "serial": state.serial,
                 **state.counts()}
         for key in ("last_run", "last_success"):
             value = state.get(key)

@@ -1,0 +1,66 @@
+"""Engine fixtures: a fake origin per test and a helper to run the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.fakeorigin import Corpus, running_origin
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any] | None
+
+    def __str__(self) -> str:
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr[-3000:]}"
+
+
+def cloudpypi(*args: str, env: dict[str, str] | None = None, report: Path | None = None,
+              timeout: float = 120) -> Run:
+    extra = ["--report", str(report)] if report else []
+    proc = subprocess.run([sys.executable, "-m", "cloudpypi", *args, *extra], capture_output=True, text=True,
+                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    data = json.loads(report.read_text()) if report and report.exists() else None
+    if report and report.exists():
+        report.unlink()
+    return Run(proc.returncode, proc.stdout, proc.stderr, data)
+
+
+def small_corpus() -> Corpus:
+    corpus = Corpus()
+    corpus.add_project("Foo.Bar", [
+        {"version": "1.0", "files": ["py3-none-any", "sdist"]},
+        {"version": "1.1", "files": ["py3-none-any", "cp312-cp312-win_amd64", "cp312-cp312-manylinux_2_28_x86_64"]},
+        {"version": "2.0rc1", "files": ["py3-none-any"]},
+    ])
+    corpus.add_project("idna", [{"version": "3.0", "files": ["py3-none-any"]},
+                                {"version": "3.1", "files": ["py3-none-any", "sdist"]}])
+    corpus.add_project("tiny_pkg", [{"version": "0.1", "files": ["py3-none-any"]}])
+    return corpus
+
+
+@pytest.fixture
+def corpus() -> Corpus:
+    return small_corpus()
+
+
+@pytest.fixture
+def origin(corpus: Corpus) -> Iterator[Any]:
+    with running_origin(corpus) as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(moto) -> str:  # type: ignore[no-untyped-def]
+    return moto.make_bucket(f"mirror-{uuid.uuid4().hex[:10]}")
