@@ -539,6 +539,31 @@ def test_fault_rates_are_seeded_and_deterministic_per_path(cache: Path):
     assert 6 <= failures <= 36 and {500, 502} <= set(first), f"rate 0.3 of 60: got {failures} ({set(first)})"
 
 
+def test_mixed_faults_under_concurrency_never_serve_bad_bytes_without_recording_a_fault(origin: OriginServer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    files = project_json(origin, "demo-lib")["files"]
+    origin.reset_counters()
+    origin.faults.add(
+        ("http_500", "http_503", "reset", "truncate", "wrong_length", "corrupt"), rate=0.3, on=("file",)
+    )
+
+    def attempt(entry: dict[str, Any]) -> bool:
+        try:
+            reply = fetch(origin.files_url, file_path(origin, entry["url"]), timeout=5)
+        except (ConnectionError, http.client.IncompleteRead):
+            return False
+        return reply.status == 200 and hashlib.sha256(reply.body).hexdigest() == entry["hashes"]["sha256"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        good = list(pool.map(attempt, files * 20))
+    records = origin.counters.records("file")
+    faulted = sum(r.fault is not None for r in records)
+    assert len(records) == len(good) == 100, origin.counters.summary()
+    assert good.count(False) == faulted, f"{good.count(False)} bad responses but {faulted} recorded faults"
+    assert 10 <= faulted <= 50, f"rate 0.3 of 100 requests fired {faulted} times"
+
+
 def test_unknown_fault_kind_is_rejected_with_the_valid_choices(origin: OriginServer):
     with pytest.raises(ValueError, match="unknown fault kind"):
         origin.faults.add("explode")

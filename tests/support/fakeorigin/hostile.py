@@ -52,6 +52,7 @@ def hostile_file_entries(valid: dict[str, Any], files_url: str) -> dict[str, dic
         "yanked_wrong_type": variant(yanked=42),
         "requires_python_wrong_type": variant(requires_python={"x": 1}),
         "long_filename": variant(filename="a" * 5000 + ".whl"),
+        "duplicate_filename": variant(hashes={"sha256": "f" * 64}),  # same filename as `valid`, other hash
     }
 
 

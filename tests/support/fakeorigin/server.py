@@ -87,6 +87,10 @@ class _Server(ThreadingHTTPServer):
         self.port_name = port_name
         super().__init__(address, handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients dropping connections (often on purpose, under faults) are not errors worth a traceback."""
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -151,7 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             self._send(response, fault, method)
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+        except OSError:  # the client went away (or stop() shut the socket): nothing left to send to
             self.close_connection = True
 
     # ---- sending, with faults ------------------------------------------------------------------------------
