@@ -63,4 +63,4 @@ def origin(corpus: Corpus) -> Iterator[Any]:
 
 @pytest.fixture
 def bucket(moto) -> str:  # type: ignore[no-untyped-def]
-    return moto.make_bucket(f"mirror-{uuid.uuid4().hex[:10]}")
+    return moto.make_bucket(f"mirror-{uuid.uuid4().hex[:10]}").removeprefix("s3://")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
 
 MULTIPART_THRESHOLD = 16 * 2**20
 MULTIPART_CHUNK = 16 * 2**20
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _PRECONDITION = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict"}
 
@@ -35,6 +37,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.netloc:
         raise StorageError(f"expected s3://bucket[/prefix], got {url!r}")
+    if not _BUCKET_NAME.match(parts.netloc):
+        raise StorageError(f"{parts.netloc!r} is not a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')")
     prefix = parts.path.strip("/")
     if prefix:
         check_key(prefix)
@@ -125,6 +129,8 @@ class S3Storage(Storage):
             if _error_code(exc) in _MISSING:
                 raise FileNotFoundError(key) from None
             raise StorageError(f"S3 GET s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 GET on bucket {self.bucket}: {exc}") from None
         body = response["Body"]
         try:
             yield body
@@ -193,6 +199,8 @@ class S3Storage(Storage):
             if _error_code(exc) in _PRECONDITION:
                 return False
             raise StorageError(f"S3 conditional PUT s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 conditional PUT on bucket {self.bucket}: {exc}") from None
 
     def replace_if_unchanged(self, key: str, data: bytes, etag: str) -> bool:
         try:
@@ -203,6 +211,8 @@ class S3Storage(Storage):
             if _error_code(exc) in _PRECONDITION | _MISSING:
                 return False
             raise StorageError(f"S3 conditional PUT s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 conditional PUT on bucket {self.bucket}: {exc}") from None
 
     def delete_if_unchanged(self, key: str, etag: str) -> bool:
         info = self.stat(key)
@@ -214,6 +224,8 @@ class S3Storage(Storage):
             if _error_code(exc) in _PRECONDITION | _MISSING:
                 return False
             raise StorageError(f"S3 conditional DELETE s3://{self.bucket}/{self._key(key)}: {exc}") from None
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 conditional DELETE on bucket {self.bucket}: {exc}") from None
         return True
 
     def cleanup_staging(self) -> int:
