@@ -728,3 +728,28 @@ def _post(base: str, path: str, body: bytes) -> Any:
         return json.loads(conn.getresponse().read())
     finally:
         conn.close()
+
+
+# ---- the moto server helper ------------------------------------------------------
+
+
+@pytest.mark.moto
+def test_moto_server_starts_answers_resets_and_is_terminated_even_on_failure():
+    try:
+        from support.motoserver import SECRET_ACCESS_KEY, moto_server
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from support.motoserver import SECRET_ACCESS_KEY, moto_server
+
+    with pytest.raises(RuntimeError, match="boom"), moto_server() as moto:
+        process = moto.process
+        assert moto.make_bucket("cloudpypi-test") == "s3://cloudpypi-test"
+        names = [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]]
+        assert names == ["cloudpypi-test"], f"expected the new bucket, got {names}"
+        moto.reset()
+        assert moto.client("s3").list_buckets()["Buckets"] == [], "reset must drop every bucket"
+        env = moto.env({"AWS_PROFILE": "prod"})
+        assert env["AWS_ENDPOINT_URL"] == moto.url and "AWS_PROFILE" not in env
+        assert len(env["AWS_SECRET_ACCESS_KEY"]) > 20 and env["AWS_SECRET_ACCESS_KEY"] == SECRET_ACCESS_KEY
+        raise RuntimeError("boom")
+    assert process.poll() is not None, "moto_server must be terminated when the block fails"
