@@ -23,7 +23,7 @@ VENV_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 export PYTHONPATH := $(CURDIR)/scripts$(if $(PYTHONPATH),:$(PYTHONPATH))
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help venv demo test test-fast lint bench clean-cache
+.PHONY: help venv demo test test-fast lint bench
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -40,3 +40,36 @@ venv: $(VENV_STAMP)  ## create or refresh the cached virtualenv
 	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . >/dev/null
 
 -include mk/*.mk
+
+DEMO_PROJECTS ?= idna six packaging certifi
+DEMO_TARGET ?= ./mirror
+
+demo: venv  ## mirror a few projects from pypi.org into ./mirror (no AWS account needed) and install from it
+	cloudpypi sync --config docs/examples/demo.toml --target $(DEMO_TARGET) $(addprefix --project ,$(DEMO_PROJECTS))
+	cloudpypi verify --config docs/examples/demo.toml --target $(DEMO_TARGET)
+	cloudpypi status --config docs/examples/demo.toml --target $(DEMO_TARGET)
+	@tmp=$$(mktemp -d); \
+	  PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip download --isolated --no-cache-dir --quiet \
+	    --index-url "file://$(abspath $(DEMO_TARGET))/simple/" -d $$tmp $(DEMO_PROJECTS) && \
+	  echo "pip downloaded from the mirror alone:" && ls $$tmp && rm -rf $$tmp
+	@echo
+	@echo "Install from it:   pip install --index-url file://$(abspath $(DEMO_TARGET))/simple/ idna"
+	@echo "Serve it over HTTP: cloudpypi serve --target $(DEMO_TARGET) --port 8080"
+	@echo "                    pip install --index-url http://127.0.0.1:8080/simple/ idna"
+
+# `make test` runs the whole suite: unit, engine end-to-end, edge (node), Ansible against moto,
+# the booted sandbox host (testinfra, Fabric), reliability.  The sandbox is always torn down.
+PYTEST_ARGS ?=
+test: venv  ## create the venv, boot the sandbox, run the whole suite, tear the sandbox down
+	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
+	@rc=0; \
+	$(MAKE) --no-print-directory sandbox-up || rc=$$?; \
+	if [ $$rc -eq 0 ]; then pytest $(PYTEST_ARGS) || rc=$$?; fi; \
+	$(MAKE) --no-print-directory sandbox-down || true; \
+	exit $$rc
+
+test-fast: venv  ## the suite without the sandbox host (no root needed)
+	pytest -m "not sandbox" $(PYTEST_ARGS)
+
+lint: venv  ## ruff on the Python code
+	ruff check scripts tests fabfile.py

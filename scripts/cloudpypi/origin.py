@@ -225,6 +225,15 @@ class OriginClient:
                 continue
         return changed, removed
 
+    def head_serial(self) -> int | None:
+        """The serial from HEAD /simple/'s X-PyPI-Last-Serial header, without downloading the index."""
+        def attempt() -> int | None:
+            response = self._request("HEAD", self.simple, "root-head", headers={"Accept": ACCEPT_PAGES})
+            response.release_conn()
+            return self._header_serial(dict(response.headers)) if response.status == 200 else None
+
+        return self._with_retries(f"HEAD {self.simple}", attempt)
+
     # -- the root index ------------------------------------------------------
     def root_index(self) -> RootIndex:
         """Fetch /simple/ (JSON preferred) into a temporary file; entries are streamed from it."""

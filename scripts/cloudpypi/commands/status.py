@@ -27,7 +27,9 @@ def _origin_serial(config) -> tuple[int | None, str]:  # type: ignore[no-untyped
     try:
         serial = client.changelog_last_serial()
         if serial is None:
-            serial = client.root_index().serial
+            serial = client.head_serial()  # pypi.org answers this without sending its whole index
+        if serial is None:
+            serial = client.root_index().serial  # a static mirror: its root JSON carries the serial
         return serial, "" if serial is not None else "the origin publishes no serial"
     except (CloudPyPIError, OSError) as exc:
         return None, str(exc)
