@@ -36,8 +36,7 @@ $(VENV_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-venv: $(VENV_STAMP)  ## create or refresh the cached virtualenv
-	@$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . >/dev/null
+venv: $(VENV_STAMP)  ## create or refresh the cached virtualenv (the package itself comes from PYTHONPATH)
 
 -include mk/*.mk
 
@@ -49,7 +48,7 @@ demo: venv  ## mirror a few projects from pypi.org into ./mirror (no AWS account
 	cloudpypi verify --config docs/examples/demo.toml --target $(DEMO_TARGET)
 	cloudpypi status --config docs/examples/demo.toml --target $(DEMO_TARGET)
 	@tmp=$$(mktemp -d); \
-	  PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip download --isolated --no-cache-dir --quiet \
+	  PIP_CONFIG_FILE=/dev/null $(BIN)/python -m pip download --isolated --no-cache-dir --disable-pip-version-check --quiet \
 	    --index-url "file://$(abspath $(DEMO_TARGET))/simple/" -d $$tmp $(DEMO_PROJECTS) && \
 	  echo "pip downloaded from the mirror alone:" && ls $$tmp && rm -rf $$tmp
 	@echo

@@ -266,6 +266,8 @@ class OriginClient:
         try:
             for meta in ijson.items(spool, "meta"):
                 serial = meta.get("_last-serial") if isinstance(meta, dict) else None
+                if isinstance(serial, str) and serial.isdigit():
+                    return int(serial)
                 return serial if isinstance(serial, int) and not isinstance(serial, bool) else None
         except ijson.JSONError as exc:
             raise OriginError(f"root index is not valid JSON: {exc}") from None
@@ -284,7 +286,9 @@ class OriginClient:
                     log.warning("root index: skipping %s", exc)
                     continue
                 serial = item.get("_last-serial")
-                if not isinstance(serial, int) or isinstance(serial, bool):
+                if isinstance(serial, str) and serial.isdigit():
+                    serial = int(serial)
+                elif not isinstance(serial, int) or isinstance(serial, bool):
                     serial = None
                 yield RootEntry(name, serial)
         except ijson.JSONError as exc:

@@ -21,6 +21,8 @@ HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 def _serial(value: object, what: str) -> int | None:
     if value is None:
         return None
+    if isinstance(value, str) and value.isdigit():  # pypi.org sends meta._last-serial as a string
+        return int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise OriginError(f"{what}: serial {value!r} is not a non-negative integer")
     return value
