@@ -83,6 +83,7 @@ class Syncer:
         self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
         self._planned_lock = threading.Lock()
         self._only_filenames: dict[str, frozenset[str]] | None = None
+        self._closure_pages: dict[str, ProjectPage] = {}  # fetched by the closure: not fetched twice
 
     # =====================================================================
     # deciding what to do
@@ -162,14 +163,16 @@ class Syncer:
         from cloudpypi.closure import select_closure
 
         origin_serial = self.origin.changelog_last_serial()
-        selection = select_closure(self.config, self.origin, state, origin_serial)
+        selection = select_closure(self.config, self.origin, state, origin_serial, dry_run=self.options.dry_run)
         self._only_filenames = selection.files_by_project
+        self._closure_pages = selection.pages
         for subject, reason in selection.failures:
             self.report.failures.append(Failure(subject, reason))
         wanted = sorted(selection.files_by_project)
         wanted_set = set(wanted)
         gone = [name for name in state.project_names() if name not in wanted_set]
-        todo = [_Todo(name, force=True) for name in wanted]
+        everything = filters_changed or self.options.force or selection.resync is None
+        todo = [_Todo(name, force=True) for name in wanted if everything or name in selection.resync]
         return _Decision("closure", iter(todo), removed=gone, new_serial=origin_serial, origin_serial=origin_serial)
 
     # =====================================================================
@@ -189,7 +192,7 @@ class Syncer:
         name = todo.name
         result = ProjectResult(name=name, serial=known_serial)
         try:
-            page = self.origin.project_page(name)
+            page = self._closure_pages.pop(name, None) or self.origin.project_page(name)
         except ProjectGone as exc:
             if not known and self.options.projects is not None:
                 result.ok, result.reason = False, f"not found on the origin ({exc})"
