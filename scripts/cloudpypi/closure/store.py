@@ -1,0 +1,137 @@
+"""The closure's memory between runs, in the mirror's state database.
+
+- meta ``closure``: one JSON record of the last complete computation: the config fingerprint, the origin
+  and its serial, every project consulted (``touched``: the changelog is checked against these), the files
+  selected per project, the pins and requirement edges per environment (for ``cloudpypi why``), and the
+  failures (re-reported on every run until they are fixed).
+- meta ``closure_pending``: projects whose pages the last decided run had to (re)write, with the time it
+  decided; if that run did not complete (no later ``last_run``), the next run syncs them again.
+- table ``closure_metadata``: the Requires-Dist/Requires-Python of the files read last time, keyed by the
+  file's sha256 (immutable), so recomputing after a changelog hit downloads only new metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cloudpypi.closure.metadata import CoreMetadata
+from cloudpypi.closure.provider import Edge
+from cloudpypi.state import State
+
+log = logging.getLogger(__name__)
+
+RECORD_KEY = "closure"
+PENDING_KEY = "closure_pending"
+RECORD_VERSION = 1
+
+_METADATA_TABLE = """CREATE TABLE IF NOT EXISTS closure_metadata (
+    sha256 TEXT PRIMARY KEY, requires_python TEXT, requires_dist TEXT NOT NULL) WITHOUT ROWID"""
+
+
+@dataclass
+class EnvRecord:
+    key: str  # "3.11/manylinux_2_28_x86_64"
+    label: str
+    pins: dict[str, list[str]] = field(default_factory=dict)
+    edges: list[Edge] = field(default_factory=list)
+
+
+@dataclass
+class ClosureRecord:
+    fingerprint: str
+    origin: str
+    serial: int | None
+    touched: list[str]
+    files: dict[str, list[str]]
+    environments: list[EnvRecord]
+    failures: list[tuple[str, str]]
+    requirements: list[str]
+    complete: bool = True
+    computed_at: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["version"] = RECORD_VERSION
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ClosureRecord | None:
+        try:
+            data = json.loads(text)
+            if data.pop("version", None) != RECORD_VERSION:
+                return None
+            envs = [EnvRecord(e["key"], e["label"], e["pins"], [Edge(**x) for x in e["edges"]])
+                    for e in data.pop("environments")]
+            failures = [tuple(f) for f in data.pop("failures")]
+            return cls(environments=envs, failures=failures, **data)  # type: ignore[arg-type]
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("the stored closure is unreadable (%s); recomputing it", exc)
+            return None
+
+
+def load_record(state: State) -> ClosureRecord | None:
+    try:
+        text = state.get(RECORD_KEY)
+    except sqlite3.Error:
+        return None
+    return ClosureRecord.from_json(text) if text else None
+
+
+def save_record(state: State, record: ClosureRecord) -> None:
+    state.set(RECORD_KEY, record.to_json())
+
+
+def load_pending(state: State) -> set[str]:
+    """Projects the previous run decided to write but may not have: it did not complete after deciding."""
+    try:
+        text = state.get(PENDING_KEY)
+        last_run = state.get("last_run")
+    except sqlite3.Error:
+        return set()
+    if not text:
+        return set()
+    try:
+        data = json.loads(text)
+        decided_at, names = float(data["decided_at"]), list(data["names"])
+    except (ValueError, KeyError, TypeError):
+        return set()
+    if last_run is not None and float(last_run) >= decided_at:
+        return set()
+    return set(names)
+
+
+def save_pending(state: State, names: set[str]) -> None:
+    state.set(PENDING_KEY, json.dumps({"decided_at": time.time(), "names": sorted(names)}))
+
+
+def load_metadata(state: State) -> dict[str, CoreMetadata]:
+    try:
+        rows = state.db.execute("SELECT sha256, requires_python, requires_dist FROM closure_metadata").fetchall()
+    except sqlite3.Error:
+        return {}
+    found = {}
+    for sha256, requires_python, requires_dist in rows:
+        try:
+            found[sha256] = CoreMetadata(tuple(json.loads(requires_dist)), requires_python)
+        except (ValueError, TypeError):
+            continue
+    return found
+
+
+def save_metadata(state: State, used: dict[str, CoreMetadata]) -> None:
+    """Keep exactly the metadata this computation used: the table never grows past one closure's files."""
+    with state.db:
+        state.db.execute(_METADATA_TABLE)
+        state.db.execute("DELETE FROM closure_metadata")
+        state.db.executemany("INSERT INTO closure_metadata VALUES (?, ?, ?)",
+                             ((sha, m.requires_python, json.dumps(list(m.requires_dist))) for sha, m in used.items()))
+
+
+def record_summary(record: ClosureRecord) -> dict[str, Any]:
+    return {"projects": len(record.files), "files": sum(len(v) for v in record.files.values()),
+            "environments": [e.label for e in record.environments], "failures": len(record.failures)}
