@@ -313,6 +313,9 @@ def _error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+_RETRIED = frozenset({"TooManyInvalidationsInProgress", "InvalidationBatchAlreadyExists"})
+
+
 class CloudFrontInvalidator:
     """Creates one invalidation idempotently; waits (bounded, with backoff) while too many are in flight."""
 
@@ -327,13 +330,17 @@ class CloudFrontInvalidator:
         self.lookback = lookback
         self.max_checked = max_checked
 
-    def _call(self, what: str, func: Callable[..., Any], **kwargs: Any) -> Any:
+    def _call(self, what: str, func: Callable[..., Any], passthrough: frozenset[str] = frozenset(),
+              **kwargs: Any) -> Any:
+        """One API call; errors become one clear InvalidationError, except the codes the caller handles."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return func(DistributionId=self.distribution_id, **kwargs)
         except ClientError as exc:
             code = _error_code(exc)
+            if code in passthrough:
+                raise
             if code == "NoSuchDistribution":
                 raise InvalidationError(f"CloudFront has no distribution {self.distribution_id!r} "
                                         "(check --distribution or [invalidation] distribution_id)") from None
@@ -341,7 +348,7 @@ class CloudFrontInvalidator:
                 raise InvalidationError(f"not allowed to {what} on distribution {self.distribution_id}: "
                                         "the credentials need cloudfront:CreateInvalidation, "
                                         "GetInvalidation and ListInvalidations") from None
-            raise
+            raise InvalidationError(f"CloudFront refused to {what}: {exc}") from None
         except BotoCoreError as exc:
             raise InvalidationError(f"CloudFront {what}: {exc}") from None
 
@@ -351,8 +358,8 @@ class CloudFrontInvalidator:
         marker = ""
         checked = 0
         while checked < self.max_checked:
-            page = self._call("list invalidations", self.client.list_invalidations,
-                              Marker=marker, MaxItems="50")
+            paging = {"Marker": marker} if marker else {}
+            page = self._call("list invalidations", self.client.list_invalidations, MaxItems="50", **paging)
             listing = page.get("InvalidationList", {})
             for item in listing.get("Items") or ():
                 created = item.get("CreateTime")
@@ -385,7 +392,7 @@ class CloudFrontInvalidator:
         while True:
             try:
                 answer = self._call("create an invalidation", self.client.create_invalidation,
-                                    InvalidationBatch=batch)
+                                    passthrough=_RETRIED, InvalidationBatch=batch)
                 return str(answer["Invalidation"]["Id"])
             except ClientError as exc:
                 code = _error_code(exc)
@@ -395,8 +402,6 @@ class CloudFrontInvalidator:
                         return existing
                     raise InvalidationError(f"CloudFront already has caller reference {reference} with other "
                                             "paths; nothing was invalidated") from None
-                if code != "TooManyInvalidationsInProgress":
-                    raise InvalidationError(f"CloudFront refused the invalidation: {exc}") from None
                 left = deadline - self.clock()
                 if left <= 0:
                     raise InvalidationError(
@@ -405,7 +410,7 @@ class CloudFrontInvalidator:
                         "retry later") from None
                 try:
                     busy = self.in_progress()
-                except ClientError:
+                except InvalidationError:
                     busy = -1
                 wait = min(delay, left)
                 log.warning("too many invalidations in progress (%s); retrying in %.0f s",
