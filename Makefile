@@ -16,7 +16,9 @@ PYTHON ?= $(shell for c in python3.13 python3.12 \
 PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 VENV ?= $(CACHE)/venv-py$(PYVER)
 BIN := $(VENV)/bin
-DEPS_HASH := $(shell sha256sum pyproject.toml | cut -c1-16)
+# The venv is rebuilt only when the dependency lists change, not on every pyproject.toml edit.
+DEPS_HASH := $(shell python3 -c 'import hashlib, json, tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+	print(hashlib.sha256(json.dumps([p.get("dependencies"), p.get("optional-dependencies")]).encode()).hexdigest()[:16])')
 VENV_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 
 # The package is imported from this checkout even when another clone shares the cached venv.
@@ -28,7 +30,7 @@ export PATH := $(BIN):$(PATH)
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP):
 	@test -n "$(PYTHON)" || { echo "No Python 3.12+ found: install one, or run make PYTHON=/path/to/python3.12" >&2; exit 1; }
 	@echo "Creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv --clear $(VENV)

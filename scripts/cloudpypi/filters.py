@@ -13,7 +13,11 @@ from packaging.version import InvalidVersion, Version
 from cloudpypi.config import Filters
 from cloudpypi.model import DistFile
 
-_LEGACY_VERSION = re.compile(r"^[A-Za-z0-9_.]+?-(?P<version>[0-9][^-]*?)(?:[-.](?:py|win|linux|macosx|cp)|\.tar|\.zip|\.exe|\.egg|\.msi|\.rpm|\.dmg|-|$)")
+# name-VERSION followed by a platform/python marker or an archive suffix (eggs, bdist_wininst, rpms)
+_LEGACY_VERSION = re.compile(
+    r"^[A-Za-z0-9_.]+?-(?P<version>[0-9][^-]*?)"
+    r"(?:[-.](?:py|win|linux|macosx|cp)|\.tar|\.zip|\.exe|\.egg|\.msi|\.rpm|\.dmg|-|$)"
+)
 
 
 @functools.lru_cache(maxsize=64)

@@ -237,7 +237,7 @@ class OriginClient:
     # -- the root index ------------------------------------------------------
     def root_index(self) -> RootIndex:
         """Fetch /simple/ (JSON preferred) into a temporary file; entries are streamed from it."""
-        spool: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the RootIndex
+        spool: IO[bytes] = tempfile.TemporaryFile()
 
         def attempt() -> tuple[str, int | None]:
             spool.seek(0)

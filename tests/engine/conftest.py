@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from support.fakeorigin import Corpus, running_origin
 
 

@@ -9,6 +9,7 @@ import sys
 import venv
 
 import pytest
+
 from engine.conftest import cloudpypi
 
 ISOLATED = {"PIP_CONFIG_FILE": os.devnull, "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}

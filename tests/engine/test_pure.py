@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from cloudpypi.config import Filters, parse_config, parse_size
 from cloudpypi.errors import ConfigError, OriginError, UnsafeInput
 from cloudpypi.filters import file_version, project_allowed, select_files

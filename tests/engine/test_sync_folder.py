@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from cloudpypi.render import parse_mirror_json
 from engine.conftest import cloudpypi
 

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
     storage = open_target(config.target, config)
     state = State.open(storage, config.state_dir or None, read_only=True)
     try:
-        info = {"target": storage.url, "origin": args.origin or state.get("origin") or config.origin, "serial": state.serial,
-                **state.counts()}
+        origin = args.origin or state.get("origin") or config.origin
+        info = {"target": storage.url, "origin": origin, "serial": state.serial, **state.counts()}
         for key in ("last_run", "last_success"):
             value = state.get(key)
             info[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(value))) if value else None
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         origin_serial, reason = _origin_serial(config.with_overrides(origin=info["origin"]))
         info["origin_serial"] = origin_serial
-        info["lag"] = (origin_serial - info["serial"]) if origin_serial is not None and info["serial"] is not None \
-            else None
+        known = origin_serial is not None and info["serial"] is not None
+        info["lag"] = origin_serial - info["serial"] if known else None
         info["lag_reason"] = reason
     if args.json:
         print(json.dumps(info, indent=2))

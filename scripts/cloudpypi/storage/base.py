@@ -158,5 +158,5 @@ class Storage(abc.ABC):
         """Remove staging debris that a killed run left behind.  Returns how many were removed."""
         return 0
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most backends hold nothing to release
         """Release pools and clients."""

@@ -97,7 +97,7 @@ class FolderStorage(Storage):
     @contextlib.contextmanager
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[BinaryIO]:
         try:
-            raw = open(self._path(key), "rb")  # noqa: SIM115 - closed by the context manager
+            raw = open(self._path(key), "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise FileNotFoundError(key) from None
         if start:

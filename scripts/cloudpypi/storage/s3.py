@@ -53,7 +53,7 @@ def _error_code(exc: ClientError) -> str:
 class SpoolStaging(Staging):
     def __init__(self, directory: Path) -> None:
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex}.part"
-        self._file = open(self.path, "xb", buffering=0)  # noqa: SIM115 - closed in close()
+        self._file = open(self.path, "xb", buffering=0)
 
     def write(self, data: bytes) -> int:
         return self._file.write(data)
