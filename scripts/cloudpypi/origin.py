@@ -30,7 +30,7 @@ from cloudpypi.parse import JSON_TYPE, parse_project_page
 
 log = logging.getLogger(__name__)
 
-USER_AGENT = f"cloudpypi/{__version__} (+https://github.com/cloudpypi/cloudpypi)"
+USER_AGENT = f"cloudpypi/{__version__} (PyPI mirror; python-urllib3/{urllib3.__version__})"
 ACCEPT_PAGES = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 CHUNK = 1 << 20
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -113,6 +113,8 @@ class OriginClient:
     def _request(self, method: str, url: str, kind: str, *, headers: dict[str, str] | None = None,
                  body: bytes | None = None) -> urllib3.BaseHTTPResponse:
         self._count(kind)
+        # urllib3 replaces (not merges) the pool's default headers when a request passes its own.
+        headers = {"User-Agent": USER_AGENT, **(headers or {})}
         response = self._pool(url).request(method, url, headers=headers, body=body, preload_content=False,
                                            redirect=False, timeout=self.timeout)
         if response.status in RETRYABLE_STATUS:
