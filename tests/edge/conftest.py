@@ -1,4 +1,4 @@
-"""Fixtures for the edge tests: the function file, node, and a moto server (S3 + CloudFront)."""
+"""Fixtures for the edge tests: the function file, node, and AWS (S3, CloudFront) on the root moto server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.motoserver import MotoServer, moto_fixture
+from support.motoserver import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_JS = ROOT / "roles" / "mirror_cdn" / "files" / "viewer-request.js"
@@ -25,12 +25,6 @@ def node() -> str:
     if path is None:
         pytest.skip("node is not installed: the CloudFront function cannot be run")
     return path
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    """A real moto server (S3 and CloudFront) on a free loopback port, terminated after the session."""
-    yield from moto_fixture()
 
 
 @pytest.fixture()
