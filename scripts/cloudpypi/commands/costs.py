@@ -103,7 +103,7 @@ def build_usage(args: argparse.Namespace, prices: Prices, now: datetime, target:
                      + (f", serial {size.last_serial}" if size.last_serial is not None else ""))
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     activity = read_reports(Path(args.report_dir), month_start)
-    notes.extend(f"skipped report {reason}" for reason in activity.skipped)
+    notes.extend(f"sync reports: {reason}" for reason in activity.skipped)
     requests = monthly_requests(activity, now, prices.hours_per_month, policy)
     notes.append(f"S3 requests from sync: {requests.note}")
     egress = int(Decimal(str(args.egress_gb)) * prices.bytes_per_gb)

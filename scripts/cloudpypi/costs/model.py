@@ -39,7 +39,7 @@ GETS_PER_RUN = 2
 #: The sync timer's default interval (minutes), used when a forecast is not told how often it runs.
 DEFAULT_SYNC_INTERVAL_MIN = 10
 #: The instance type and root volume the provisioning playbooks default to.
-DEFAULT_INSTANCE_TYPE = "t4g.small"
+DEFAULT_INSTANCE_TYPE = "t3.small"
 DEFAULT_VOLUME_GB = 30
 
 

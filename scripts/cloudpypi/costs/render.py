@@ -32,11 +32,11 @@ def quantity(value: Decimal, unit: str) -> str:
 
 
 def _money(amount: Decimal | None) -> str | None:
-    return None if amount is None else str(amount.quantize(Decimal("0.000001"), ROUND_HALF_UP).normalize())
+    return None if amount is None else f"{amount.quantize(Decimal('0.000001'), ROUND_HALF_UP).normalize():f}"
 
 
 def _line_json(line: CostLine) -> dict[str, Any]:
-    return {"service": line.service, "item": line.item, "quantity": str(line.quantity.normalize()),
+    return {"service": line.service, "item": line.item, "quantity": f"{line.quantity.normalize():f}",
             "unit": line.unit, "usd": _money(line.usd), "note": line.note}
 
 
@@ -130,9 +130,8 @@ def render(report: CostReport, console: Console, top: int = 5) -> None:
     console.print(model)
     for assumption in report.estimate.assumptions:
         console.print(f"  assumption: {assumption}")
-    sources = ", ".join(report.prices.sources.values())
-    console.print(f"  prices: {report.prices.region} list prices as of {report.prices.as_of} "
-                  f"(scripts/cloudpypi/data/prices.json; sources: {sources})")
+    console.print(f"  prices: {report.prices.region} list prices as of {report.prices.as_of}, from "
+                  "cloudpypi/data/prices.json (which names the AWS pricing page of each)")
     if report.ce_requests:
         console.print(f"  this check made {report.ce_requests} Cost Explorer request(s), billed at "
                       f"{usd(report.prices.ce_request)} each")

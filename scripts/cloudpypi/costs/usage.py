@@ -88,14 +88,14 @@ def read_reports(report_dir: Path, since: datetime) -> SyncActivity:
     runs: list[RunFigures] = []
     skipped: list[str] = []
     if not report_dir.is_dir():
-        return SyncActivity((), (f"{report_dir}: no such directory",))
+        return SyncActivity((), (f"{report_dir} does not exist",))
     for path in sorted(report_dir.glob("*.json")):
         if path.name == "latest.json":
             continue
         try:
             run = parse_report(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            skipped.append(f"{path.name}: {type(exc).__name__}: {exc}")
+            skipped.append(f"{path.name} unreadable ({type(exc).__name__}: {exc})")
             continue
         if run.started_at >= since:
             runs.append(run)
