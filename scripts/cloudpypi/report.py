@@ -21,6 +21,7 @@ class Report:
     origin: str
     target: str
     dry_run: bool = False
+    stopped: bool = False  # a signal stopped the run: what was complete is published
     mode: str = ""  # changelog | root-index | projects | no-op
     serial_before: int | None = None
     serial_after: int | None = None

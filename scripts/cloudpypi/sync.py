@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -474,6 +475,17 @@ class Syncer:
                     state.set("last_success", time.time())
                 state.save()
                 report.serial_after = state.serial
+        except Stopping as exc:
+            report.stopped = True
+            report.failures.append(Failure("(run)", str(exc)))
+        except (CloudPyPIError, OSError, sqlite3.Error) as exc:
+            # A run-level failure (origin down, bucket unreachable) still yields a report and exit 1.
+            report.failures.append(Failure("(run)", str(exc) or type(exc).__name__))
+            if state is not None and not self.options.dry_run:
+                with contextlib.suppress(CloudPyPIError, OSError, sqlite3.Error):
+                    state.set("last_run", time.time())
+                    state.set("last_result", "failed")
+                    state.save()
         finally:
             self._file_pool.shutdown(wait=True, cancel_futures=True)
             self._page_pool.shutdown(wait=True, cancel_futures=True)

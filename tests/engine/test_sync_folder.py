@@ -259,3 +259,37 @@ def test_bad_cli_input_gets_a_clear_error_and_exit_2(origin, tmp_path, bad_args,
     run = sync(origin, tmp_path / "mirror", tmp_path, *bad_args)
     assert run.returncode in (1, 2) and message in run.stderr, run
     assert not (tmp_path / "etc").exists()
+
+
+def test_unreachable_origin_fails_with_exit_1_and_still_writes_a_report(tmp_path):
+    run = cloudpypi("sync", "--origin", "http://127.0.0.1:9", "--target", str(tmp_path / "m"), "--no-progress",
+                    "--config", str(_write(tmp_path / "c.toml", "[mirror]\nretries = 0\ntimeout = 2\n")),
+                    report=tmp_path / "r.json")
+    assert run.returncode == 1, run
+    assert run.report and run.report["failures"][0]["project"] == "(run)", run.report
+    assert "127.0.0.1:9" in run.stdout
+
+
+def test_report_dir_keeps_each_run_and_a_latest_copy(origin, tmp_path):
+    reports = tmp_path / "reports"
+    for _ in range(2):
+        run = cloudpypi("sync", "--origin", origin.url, "--target", str(tmp_path / "m"), "--no-progress",
+                        "--report-dir", str(reports))
+        assert run.returncode == 0, run
+    latest = json.loads((reports / "latest.json").read_text())
+    assert latest["mode"] == "no-op" and latest["ok"] is True
+    assert len(list(reports.glob("sync-*.json"))) >= 1
+
+
+def test_run_metrics_are_published_to_cloudwatch(origin, moto, tmp_path):
+    config = _write(tmp_path / "c.toml", '[monitoring]\ncloudwatch_namespace = "CloudPyPI/Test"\n')
+    run = cloudpypi("sync", "--origin", origin.url, "--target", str(tmp_path / "m"), "--no-progress",
+                    "--config", str(config), env=moto.env())
+    assert run.returncode == 0, run
+    metrics = moto.client("cloudwatch").list_metrics(Namespace="CloudPyPI/Test")["Metrics"]
+    assert {m["MetricName"] for m in metrics} >= {"LastSuccessTime", "SerialLag", "FailedFiles"}, metrics
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path

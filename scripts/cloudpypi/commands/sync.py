@@ -53,4 +53,6 @@ def run(args: argparse.Namespace) -> int:
     if config.cloudwatch_namespace and not args.dry_run:
         publish_run_metrics(config.cloudwatch_namespace, report)
     sys.stdout.flush()
+    if report.stopped:
+        return 143
     return 0 if report.ok else 1
