@@ -5,8 +5,12 @@ SANDBOX := $(BIN)/python scripts/sandbox/sandbox.py
 
 .PHONY: sandbox-up sandbox-down sandbox-status sandbox-ssh sandbox-host sandbox-test
 
+# Where the sandbox cannot run (no root, no nspawn), sandbox-up says why and succeeds, so the
+# sandbox tests skip with that reason; under CI=true it fails instead.
 sandbox-up: venv  ## boot the sandbox host and start moto (idempotent; prints both endpoints)
-	$(SANDBOX) up
+	@rc=0; $(SANDBOX) up || rc=$$?; \
+	if [ $$rc -eq 3 ] && [ "$${CI:-}" != "true" ]; then echo "sandbox-up: skipped (the sandbox tests will skip)"; rc=0; fi; \
+	exit $$rc
 
 sandbox-down:  ## stop only what sandbox-up started and remove the run copy
 	@if [ -x "$(BIN)/python" ]; then $(SANDBOX) down; else python3 scripts/sandbox/sandbox.py down; fi

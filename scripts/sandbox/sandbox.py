@@ -3,6 +3,7 @@
 
     sandbox.py check        exit 0 if the sandbox can run here, else print why and exit 3
     sandbox.py up [--json]  build (cached) and boot the host, start moto; idempotent
+                            (exit 3 with the reason when this machine cannot run it)
     sandbox.py down         stop only what `up` started (recorded PIDs), remove the run copy
     sandbox.py status [--json]
     sandbox.py env          shell exports for the endpoints and the SSH key
@@ -494,6 +495,9 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_UNAVAILABLE
             return 0
         if args.command == "up":
+            if reason := unavailable_reason():
+                print(f"the sandbox cannot run here: {reason}")
+                return EXIT_UNAVAILABLE
             state = up(settings)
             print(json.dumps(asdict(state)) if args.json else describe(state))
             return 0

@@ -1,0 +1,148 @@
+"""Fixtures for the dev-server suite: the sandbox, the host plays, and a testinfra host.
+
+Which server the suite checks comes from CLOUDPYPI_INVENTORY (default inventory/sandbox):
+- inventory/sandbox: the session boots the sandbox unless it is already up (`make sandbox-up`,
+  as `make test` does), runs the host plays twice against it, and tears down only what it
+  started.  Where the sandbox cannot run, the tests skip with the reason; under CI=true they fail.
+- any other inventory (`fab test` against inventory/aws): nothing is started or changed; the
+  testinfra checks run against the deployed dev server, and sandbox_only tests skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.sandboxhost import (
+    ROOT,
+    PlayRun,
+    SshTarget,
+    inventory_path,
+    is_sandbox_inventory,
+    resolve_ssh_target,
+    run_playbook,
+)
+
+SANDBOX = [sys.executable, str(ROOT / "scripts" / "sandbox" / "sandbox.py")]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(reason: str) -> None:
+    if _in_ci():
+        pytest.fail(f"CI=true but the sandbox cannot run here: {reason}", pytrace=False)
+    pytest.skip(f"sandbox unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def inventory() -> Path:
+    return inventory_path()
+
+
+@pytest.fixture(scope="session")
+def on_sandbox(inventory: Path) -> bool:
+    return is_sandbox_inventory(inventory)
+
+
+@pytest.fixture(scope="session")
+def sandbox(on_sandbox: bool) -> Iterator[dict | None]:
+    """The sandbox's state (endpoints, key); reuses a running one, tears down only what it started."""
+    if not on_sandbox:
+        yield None
+        return
+    check = subprocess.run([*SANDBOX, "check"], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        _unavailable(check.stdout.strip() or check.stderr.strip())
+    status = subprocess.run([*SANDBOX, "status", "--json"], capture_output=True, text=True, check=False)
+    if status.returncode == 0:
+        yield json.loads(status.stdout)
+        return
+    up = subprocess.run([*SANDBOX, "up", "--json"], capture_output=True, text=True, check=False)
+    try:
+        if up.returncode != 0:
+            pytest.fail(f"sandbox.py up failed (exit {up.returncode}):\n{up.stderr[-3000:]}", pytrace=False)
+        yield json.loads(up.stdout)
+    finally:
+        down = subprocess.run([*SANDBOX, "down"], capture_output=True, text=True, check=False)
+        if down.returncode != 0:
+            print(f"sandbox.py down failed: {down.stderr}", file=sys.stderr)
+
+
+@pytest.fixture(scope="session")
+def aws_env(sandbox: dict | None) -> dict[str, str]:
+    """The environment for plays and boto3: the sandbox's moto endpoint with dummy credentials."""
+    env = dict(os.environ)
+    if sandbox is not None:
+        env.update(AWS_ENDPOINT_URL=sandbox["moto_url"], AWS_DEFAULT_REGION="us-east-1",
+                   AWS_ACCESS_KEY_ID="sandbox-dummy-access-key-id",
+                   AWS_SECRET_ACCESS_KEY="sandbox-dummy-secret-access-key")  # noqa: S106 (moto dummy)
+    return env
+
+
+@pytest.fixture(scope="session")
+def origin(sandbox: dict | None) -> Iterator[object | None]:
+    """A fake PyPI origin on loopback (the sandbox host shares the machine's loopback)."""
+    if sandbox is None:
+        yield None
+        return
+    from support.fakeorigin import Corpus, running_origin
+
+    corpus = Corpus()
+    corpus.add_project("sandbox-demo", [{"version": "1.0", "files": ["py3-none-any", "sdist"]}])
+    corpus.add_project("Other.Project", [{"version": "2.1", "files": ["py3-none-any"]}])
+    with running_origin(corpus, host="127.0.0.1") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def play_env(aws_env: dict[str, str], origin: object | None) -> dict[str, str]:
+    env = dict(aws_env)
+    if origin is not None:
+        env["CLOUDPYPI_SANDBOX_ORIGIN"] = origin.url  # type: ignore[attr-defined]
+    return env
+
+
+@pytest.fixture(scope="session")
+def host_plays(sandbox: dict | None, inventory: Path, play_env: dict[str, str]) -> tuple[PlayRun, PlayRun] | None:
+    """The host plays run twice against the sandbox (first run, then the idempotence run)."""
+    if sandbox is None:
+        return None
+    first = run_playbook("playbooks/devserver.yml", inventory, play_env, "--tags", "host")
+    assert first.ok, f"first host play failed:\n{first.tail()}"
+    second = run_playbook("playbooks/devserver.yml", inventory, play_env, "--tags", "host")
+    assert second.ok, f"second host play failed:\n{second.tail()}"
+    return first, second
+
+
+@pytest.fixture(scope="session")
+def ssh_target(inventory: Path, host_plays: object) -> SshTarget:
+    return resolve_ssh_target(inventory)
+
+
+@pytest.fixture(scope="session")
+def host(ssh_target: SshTarget):
+    """A testinfra host over SSH as the admin user (use `with host.sudo():` for root)."""
+    import testinfra
+
+    deadline = time.monotonic() + 30
+    connection = testinfra.get_host(ssh_target.testinfra_spec(), **ssh_target.testinfra_kwargs())
+    while connection.run("true").rc != 0:
+        if time.monotonic() > deadline:
+            pytest.fail(f"cannot reach {ssh_target} over SSH", pytrace=False)
+        time.sleep(0.5)
+    return connection
+
+
+@pytest.fixture()
+def sandbox_only(on_sandbox: bool) -> None:
+    if not on_sandbox:
+        pytest.skip("meaningful only against the local sandbox (CLOUDPYPI_INVENTORY is not inventory/sandbox)")
