@@ -64,6 +64,7 @@ class _Decision:
     new_serial: int | None = None
     origin_serial: int | None = None
     finish: Any = None  # called after the todo iterator is drained: returns more removals
+    total: int | None = None  # projects to visit, when known up front (progress bar)
 
 
 class Stopping(CloudPyPIError):
@@ -107,7 +108,8 @@ class Syncer:
                 except UnsafeInput as exc:
                     raise CloudPyPIError(f"--project {raw!r}: {exc}") from None
             force = self.options.force or filters_changed
-            return _Decision("projects", iter([_Todo(n, force) for n in dict.fromkeys(names)]))
+            unique = list(dict.fromkeys(names))
+            return _Decision("projects", iter([_Todo(n, force) for n in unique]), total=len(unique))
 
         origin_serial = None
         if self.options.full or state.get("origin_changelog") != "0":
@@ -129,7 +131,7 @@ class Syncer:
                 # a changed project that filters now exclude is removed from the mirror as well
                 gone += [n for n in sorted(changed) if not project_allowed(n, filters) and state.project_serial(n)[0]]
                 return _Decision("changelog", iter(retry + todo), removed=gone, new_serial=origin_serial,
-                                 origin_serial=origin_serial)
+                                 origin_serial=origin_serial, total=len(retry) + len(todo))
 
         root = self.origin.root_index()
         new_serial = origin_serial if origin_serial is not None else root.serial
@@ -449,6 +451,7 @@ class Syncer:
             report.mode = decision.mode
             report.origin_serial = decision.origin_serial
             now = time.time()
+            self.progress.set_total(decision.total)
             with self.progress:
                 for name in decision.removed:
                     self._remove_project(state, name, now)

@@ -190,3 +190,23 @@ def test_config_rejects_unknown_keys_bad_types_and_bad_regexes():
         parse_config({"filters": {"allow_regex": ["("]}})
     assert parse_size("200MiB", "x") == 200 * 2**20
     assert parse_config({"filters": {"allow": ["Foo_Bar"]}}).filters.allow == {"foo-bar"}
+
+
+def test_pypi_string_serials_are_accepted():
+    body = json.dumps({"meta": {"api-version": "1.1", "_last-serial": "41170495"}, "name": "foo",
+                       "files": []}).encode()
+    assert parse_json_page(body, "https://origin.test/simple/foo/", "foo", HOSTS).last_serial == 41170495
+
+
+def test_engine_source_compiles_on_python_3_11(repo_root):
+    """The dev host may run an older Python than the controller: keep the engine 3.11-compatible."""
+    import shutil
+    import subprocess
+
+    python311 = next((p for p in ("python3.11", "python3") if shutil.which(p) and subprocess.run(
+        [p, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 11))"]).returncode == 0), None)
+    if python311 is None:
+        pytest.skip("no Python 3.11 on this machine")
+    proc = subprocess.run([python311, "-m", "compileall", "-q", "-x", "__pycache__", str(repo_root / "scripts/cloudpypi")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
