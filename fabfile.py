@@ -20,9 +20,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from fabric import Connection, task
 from invoke import Context, Exit
 from paramiko.ssh_exception import SSHException
+
+from fabric import Connection, task
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_INVENTORY = "inventory/aws"
@@ -568,6 +569,10 @@ def test(c, k=None):
     local(c, shlex.join(cmd), env={"CLOUDPYPI_INVENTORY": inventory})
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def _apply_team(c, inventory: str) -> None:
     local(c, shlex.join(["ansible-playbook", "-i", inventory, "playbooks/onboard.yml"]))
 
@@ -585,7 +590,7 @@ def onboard(c, user, key, sudo=False):
     keys = read_public_keys(key)
     inventory = inventory_path()
     team_file = find_team_file(inventory)
-    print(f"{edit_team(team_file, user, keys=keys, sudo=sudo)} in {team_file.relative_to(ROOT)}")
+    print(f"{edit_team(team_file, user, keys=keys, sudo=sudo)} in {_shown(team_file)}")
     _apply_team(c, inventory)
 
 
@@ -594,7 +599,7 @@ def offboard(c, user):
     """Remove a person's account (team list, then the team role)."""
     inventory = inventory_path()
     team_file = find_team_file(inventory)
-    print(f"{edit_team(team_file, user, state='absent')} in {team_file.relative_to(ROOT)}")
+    print(f"{edit_team(team_file, user, state='absent')} in {_shown(team_file)}")
     _apply_team(c, inventory)
 
 

@@ -1,0 +1,405 @@
+"""The commands each fab task sends, checked with fabric.testing's MockRemote (remote tasks, through a
+real fabric Connection as `fab -H` builds it) and invoke's MockContext (local tasks: ansible-playbook,
+pytest).  No SSH server is involved; the sandbox end-to-end test is in test_fabric_sandbox.py.
+
+(This directory has no __init__.py and no conftest.py on purpose: tests/ is on sys.path, and a package
+named `fabric` there would shadow the Fabric library.)
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fabric.testing.base import Command
+from fabric.testing.fixtures import remote  # noqa: F401  (the pytest fixture)
+from invoke import Exit, MockContext, Result
+
+from fabric import Config, Connection
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import fabfile  # noqa: E402
+
+LOADER = 'if [ -r "$1" ]; then set -a; . "$1"; set +a; fi; shift; exec "$@"'
+CLI = "/opt/cloudpypi/venv/bin/cloudpypi"
+CONFIG = "/etc/cloudpypi/mirror.toml"
+REPORTS = "/var/lib/cloudpypi/reports"
+
+
+def as_service(*args: str) -> str:
+    """The command line expected for `cloudpypi ARGS` run as the service user with its env file."""
+    return shlex.join(["sudo", "-n", "-u", "cloudpypi", "/bin/sh", "-c", LOADER, "cloudpypi-env",
+                       "/etc/cloudpypi/cloudpypi.env", CLI, *args])
+
+
+def connection() -> Connection:
+    """What `fab -H admin@devserver.test` hands the task (stdin off, as Fabric needs under pytest)."""
+    return Connection("devserver.test", user="admin", config=Config(overrides={"run": {"in_stream": False}}))
+
+
+REPORT = {
+    "serial_before": 5, "serial_after": 9, "projects_synced": 2, "projects_failed": 0, "files_added": 3,
+    "bytes_added": 2_500_000, "files_deleted": 1, "changed_paths": ["/simple/", "/simple/a/", "/simple/b/"],
+    "failures": [], "duration_s": 1.5, "started_at": "2026-11-29T20:00:00Z", "finished_at": "2026-11-29T20:00:01Z",
+}
+
+
+# ----------------------------------------------------------------------------------------------- sync
+
+
+def test_sync_runs_the_engine_as_the_service_user_then_prints_the_fetched_report(remote, capsys) -> None:  # noqa: F811
+    sync_cmd = as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--origin", "http://127.0.0.1:8081",
+                          "--project", "requests", "--project", "idna", "--full", "--report-dir", REPORTS)
+    remote.expect(commands=[
+        Command(sync_cmd, out=b"progress...\n"),
+        Command(f"cat {REPORTS}/latest.json", out=json.dumps(REPORT).encode()),
+    ])
+    fabfile.sync(connection(), origin="http://127.0.0.1:8081", project=["requests", "idna"], full=True)
+    out = capsys.readouterr().out
+    for text in ("serial      5 -> 9", "2 synced, 0 failed", "3 added (2.5 MB), 1 deleted", "3 changed"):
+        assert text in out, f"expected {text!r} in the printed summary:\n{out}"
+
+
+def test_sync_dry_run_writes_no_report_and_fetches_none(remote, capsys) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--dry-run"))])
+    fabfile.sync(connection(), dry_run=True)
+    assert "Report" not in capsys.readouterr().out
+
+
+def test_sync_when_the_timer_run_holds_the_lock_says_who_started_it_and_exits_75(remote) -> None:  # noqa: F811
+    engine = (b"cloudpypi sync: error: s3://m/ is locked by cloudpypi sync pid 42 on dev, started "
+              b"2026-11-29 19:00:00 UTC; try again later (or pass --lock-wait SECONDS to wait)\n")
+    remote.expect(commands=[
+        Command(as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--report-dir", REPORTS),
+                err=engine, exit=75),
+        Command("systemctl show cloudpypi-sync.service --property=ActiveState,ExecMainStartTimestamp",
+                out=b"ActiveState=active\nExecMainStartTimestamp=Sun 2026-11-29 19:00:00 UTC\n"),
+    ])
+    with pytest.raises(Exit) as caught:
+        fabfile.sync(connection())
+    assert caught.value.code == 75, f"expected exit 75, got {caught.value.code}"
+    message = str(caught.value.message)
+    assert message.startswith("a sync is already running (started by the systemd timer"), message
+    assert "Sun 2026-11-29 19:00:00 UTC" in message and "not starting a second one" in message, message
+
+
+def test_sync_lock_held_by_another_manual_run_names_that_run(remote) -> None:  # noqa: F811
+    engine = (b"cloudpypi sync: error: s3://m/ is locked by cloudpypi sync pid 42 on dev, started "
+              b"2026-11-29 19:00:00 UTC; try again later\n")
+    remote.expect(commands=[
+        Command(as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--report-dir", REPORTS),
+                err=engine, exit=75),
+        Command("systemctl show cloudpypi-sync.service --property=ActiveState,ExecMainStartTimestamp",
+                out=b"ActiveState=inactive\nExecMainStartTimestamp=\n"),
+    ])
+    with pytest.raises(Exit) as caught:
+        fabfile.sync(connection())
+    assert "(started by cloudpypi sync pid 42 on dev at 2026-11-29 19:00:00 UTC)" in str(caught.value.message)
+
+
+def test_sync_with_failed_projects_prints_the_report_then_fails_with_the_engines_code(remote, capsys) -> None:  # noqa: F811
+    failed = dict(REPORT, projects_failed=1, failures=[{"project": "broken", "reason": "hash mismatch"}])
+    remote.expect(commands=[
+        Command(as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--report-dir", REPORTS),
+                err=b"1 project failed: broken\n", exit=1),
+        Command(f"cat {REPORTS}/latest.json", out=json.dumps(failed).encode()),
+    ])
+    with pytest.raises(Exit) as caught:
+        fabfile.sync(connection())
+    assert caught.value.code == 1, f"expected the engine's exit 1, got {caught.value.code}"
+    assert "1 project failed: broken" in str(caught.value.message), caught.value.message
+    assert "failed      broken: hash mismatch" in capsys.readouterr().out
+
+
+def test_service_command_loads_the_env_file_and_passes_arguments_verbatim(tmp_path: Path) -> None:
+    """The loader `fab` wraps around cloudpypi, run for real by /bin/sh (without sudo)."""
+    env_file = tmp_path / "cloudpypi.env"
+    env_file.write_text('AWS_ENDPOINT_URL="http://127.0.0.1:5000"\nXDG_CACHE_HOME=/var/cache/cloudpypi\n')
+    script = tmp_path / "show"
+    script.write_text('#!/bin/sh\necho "endpoint=$AWS_ENDPOINT_URL"; for a in "$@"; do echo "arg=$a"; done\n')
+    script.chmod(0o755)
+    server = fabfile.Devserver(name="x", host="x", venv=str(tmp_path / "venv"), config_dir=str(tmp_path))
+    argv = shlex.split(server.service_command("--project", "it's; rm -rf /"))
+    assert argv[:4] == ["sudo", "-n", "-u", "cloudpypi"], argv
+    argv = argv[4:]
+    argv[argv.index(server.cli)] = str(script)
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["endpoint=http://127.0.0.1:5000", "arg=--project", "arg=it's; rm -rf /"], out
+
+
+# ------------------------------------------------------------------------------ other remote tasks
+
+
+@pytest.mark.parametrize(("kwargs", "args"), [
+    ({}, ["--report", f"{REPORTS}/latest.json"]),
+    ({"report": "sync-20261129T2000Z.json", "policy": "wildcard"},
+     ["--policy", "wildcard", "--report", f"{REPORTS}/sync-20261129T2000Z.json"]),
+    ({"path": ["/simple/a/", "/simple/b/"], "policy": "changed"}, ["--policy", "changed", "/simple/a/", "/simple/b/"]),
+])
+def test_invalidate_sends_the_report_or_the_paths_and_the_policy(remote, kwargs, args) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("invalidate", "--config", CONFIG, *args), out=b"cost $0.00\n")])
+    fabfile.invalidate(connection(), **kwargs)
+
+
+def test_invalidate_rejects_an_unknown_policy_before_connecting() -> None:
+    with pytest.raises(Exit, match="changed, wildcard or none"):
+        fabfile.invalidate(connection(), policy="everything")
+
+
+def test_verify_repair_runs_verify_with_repair(remote) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("verify", "--config", CONFIG, "--repair"), out=b"ok\n")])
+    fabfile.verify(connection(), repair=True)
+
+
+def test_a_failing_remote_command_fails_the_task_with_its_message_and_code(remote) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("verify", "--config", CONFIG),
+                                    err=b"cloudpypi verify: 2 problems: simple/a/ links a missing file\n", exit=1)])
+    with pytest.raises(Exit) as caught:
+        fabfile.verify(connection())
+    assert caught.value.code == 1
+    assert "2 problems: simple/a/ links a missing file" in str(caught.value.message), caught.value.message
+
+
+def test_sudo_refusal_is_explained(remote) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("verify", "--config", CONFIG),
+                                    err=b"sudo: a password is required\n", exit=1)])
+    with pytest.raises(Exit, match="refused sudo for your account"):
+        fabfile.verify(connection())
+
+
+def test_costs_passes_the_inventorys_instance_type_and_volume_and_the_egress(remote, monkeypatch) -> None:  # noqa: F811
+    server = fabfile.Devserver(name="d", host="devserver.test", user="admin", instance_type="t3.medium",
+                               volume_gb="40")
+    monkeypatch.setattr(fabfile, "target", lambda c: (connection(), server))
+    remote.expect(commands=[Command(as_service(
+        "costs", "--config", CONFIG, "--report-dir", REPORTS, "--instance-type", "t3.medium", "--volume-gb", "40",
+        "--egress-gb", "250", "--json"), out=b"{}\n")])
+    fabfile.costs(MockContext(), egress_gb="250", json=True)
+
+
+def test_costs_over_budget_fails_the_task_with_exit_3(remote) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("costs", "--config", CONFIG, "--report-dir", REPORTS),
+                                    out=b"Spend passes the budget.\n", exit=3)])
+    with pytest.raises(Exit) as caught:
+        fabfile.costs(connection())
+    assert caught.value.code == 3
+
+
+@pytest.mark.parametrize(("kwargs", "extra"), [
+    ({}, ["--since=-1h"]),
+    ({"since": "2h", "follow": True}, ["--since=-2h", "--follow"]),
+    ({"since": "2026-11-29 10:00"}, ["--since=2026-11-29 10:00"]),
+])
+def test_logs_reads_the_services_journal(remote, kwargs, extra) -> None:  # noqa: F811
+    remote.expect(commands=[Command(shlex.join(["journalctl", "--no-pager", "-u", "cloudpypi-sync.service", "-u",
+                                                "cloudpypi-sync.timer", *extra]), out=b"-- No entries --\n")])
+    fabfile.logs(connection(), **kwargs)
+
+
+def test_status_reports_what_it_can_and_shows_lag_unknown_with_the_reason(remote, capsys) -> None:  # noqa: F811
+    mirror = {"target": "s3://m/", "serial": 120, "origin_serial": None, "lag": None,
+              "lag_reason": "connection refused", "projects": 4, "files": 9, "bytes": 2**30,
+              "last_success": "2026-11-29T19:00:00Z"}
+    remote.expect(commands=[
+        Command("systemctl list-timers --all --no-pager cloudpypi-sync.timer",
+                out=b"NEXT LEFT LAST PASSED UNIT ACTIVATES\nSun 20:15 10min Sun 20:00 5min cloudpypi-sync.timer x\n"),
+        Command("systemctl show cloudpypi-sync.service --property=ActiveState,Result,ExecMainStatus,"
+                "ExecMainExitTimestamp", out=b"ActiveState=inactive\nResult=success\nExecMainStatus=0\n"
+                                             b"ExecMainExitTimestamp=Sun 2026-11-29 20:00:01 UTC\n"),
+        Command(as_service("status", "--config", CONFIG, "--json"), out=json.dumps(mirror).encode()),
+        Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", err=b"df: error\n", exit=1),
+        Command(f"cat {REPORTS}/latest.json", err=b"cat: No such file or directory\n", exit=1),
+    ])
+    fabfile.status(connection())
+    out = capsys.readouterr().out
+    for text in ("cloudpypi-sync.timer", "result success, exit status 0, ended Sun 2026-11-29 20:00:01 UTC",
+                 "serial 120", "lag unknown (connection refused)", "4 projects, 9 files, 1.00 GiB",
+                 "Disk\n  unavailable", "Last report\n  none yet"):
+        assert text in out, f"expected {text!r} in:\n{out}"
+
+
+def test_status_survives_the_mirror_status_command_failing(remote, capsys) -> None:  # noqa: F811
+    remote.expect(commands=[
+        Command("systemctl list-timers --all --no-pager cloudpypi-sync.timer", out=b"0 timers listed.\n"),
+        Command("systemctl show cloudpypi-sync.service --property=ActiveState,Result,ExecMainStatus,"
+                "ExecMainExitTimestamp", out=b"ActiveState=inactive\n"),
+        Command(as_service("status", "--config", CONFIG, "--json"),
+                err=b"cloudpypi status: error: cannot read s3://m/: AccessDenied\n", exit=1),
+        Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", out=b"/ 10G 1G 9G 10%\n"),
+        Command(f"cat {REPORTS}/latest.json", out=json.dumps(REPORT).encode()),
+    ])
+    fabfile.status(connection())
+    out = capsys.readouterr().out
+    assert "unavailable: The remote command failed with exit code 1: cloudpypi status: error: cannot read" in out, out
+    assert "serial      5 -> 9" in out, f"the last report must still print:\n{out}"
+
+
+def test_an_unreachable_host_is_one_sentence_with_what_to_do() -> None:
+    with socket.socket() as sock:  # a loopback port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conn = Connection("127.0.0.1", user="admin", port=port, connect_timeout=5,
+                      config=Config(overrides={"run": {"in_stream": False}}))
+    server = fabfile.Devserver(name="sandbox", host="127.0.0.1", port=port, inventory="inventory/sandbox")
+    with pytest.raises(Exit) as caught:
+        fabfile.remote(conn, server, "true")
+    assert caught.value.code == 255
+    message = str(caught.value.message)
+    assert message.startswith(f"Cannot reach the dev server admin@127.0.0.1:{port}"), message
+    assert "make sandbox-up" in message and "Traceback" not in message, message
+
+
+# ------------------------------------------------------------------------------------ local tasks
+
+
+def ok_context() -> MockContext:
+    return MockContext(run=Result(exited=0), repeat=True)
+
+
+def last_local_command(c: MockContext) -> str:
+    command = c.run.call_args.args[0]
+    prefix = f"cd {shlex.quote(str(ROOT))} && "
+    assert command.startswith(prefix), f"local commands run from the repository root: {command!r}"
+    return command[len(prefix):]
+
+
+def test_deploy_check_is_a_dry_run_with_diff_on_the_chosen_inventory(monkeypatch) -> None:
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/sandbox")
+    c = ok_context()
+    fabfile.deploy(c, check=True, tags="sync_service")
+    assert last_local_command(c) == ("ansible-playbook -i inventory/sandbox playbooks/site.yml "
+                                     "--tags sync_service --check --diff")
+
+
+def test_deploy_defaults_to_the_aws_inventory_and_fails_with_ansibles_code(monkeypatch) -> None:
+    monkeypatch.delenv("CLOUDPYPI_INVENTORY", raising=False)
+    c = MockContext(run=Result(exited=4), repeat=True)
+    with pytest.raises(Exit) as caught:
+        fabfile.deploy(c)
+    assert last_local_command(c) == "ansible-playbook -i inventory/aws playbooks/site.yml"
+    assert caught.value.code == 4
+
+
+def test_a_missing_inventory_is_one_sentence(monkeypatch) -> None:
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/nowhere")
+    with pytest.raises(Exit) as caught:
+        fabfile.deploy(ok_context())
+    assert str(caught.value.message).startswith("No Ansible inventory at inventory/nowhere: create it"), \
+        caught.value.message
+    assert caught.value.code == 2
+
+
+def test_test_task_runs_the_testinfra_suite_against_the_inventorys_devserver(monkeypatch) -> None:
+    if not (ROOT / "tests" / "sandbox").is_dir():
+        pytest.skip("tests/sandbox (the sandbox engineer's testinfra suite) is not in this checkout yet")
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/sandbox")
+    c = ok_context()
+    fabfile.test(c)
+    assert last_local_command(c) == (f"{shlex.quote(sys.executable)} -m pytest tests/sandbox "
+                                     "--hosts=ansible://devserver --ansible-inventory=inventory/sandbox")
+    assert c.run.call_args.kwargs["env"] == {"CLOUDPYPI_INVENTORY": "inventory/sandbox"}
+
+
+TEAM_YML = """\
+---
+# The people who log in to the dev server.  Keep this comment.
+team_members:
+  - name: alice
+    comment: Alice (example)  # inline comment survives too
+    sudo: true
+    ssh_keys:
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0BEjDRYzX51k/BryhNjDeX5yW+OsHwl7KTNYS8lCRs alice@sandbox
+"""
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtMMGtPyWHFIXCkDmDGy3UuXbac8bI1CgJidGfFEZgH carol@laptop"
+
+
+@pytest.fixture
+def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    team = tmp_path / "inv" / "group_vars" / "devserver" / "team.yml"
+    team.parent.mkdir(parents=True)
+    team.write_text(TEAM_YML)
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", str(tmp_path / "inv"))
+    return team
+
+
+def test_onboard_appends_the_member_keeping_comments_then_applies_only_the_team_playbook(
+        inventory: Path, tmp_path: Path) -> None:
+    key = tmp_path / "carol.pub"
+    key.write_text(KEY + "\n")
+    c = ok_context()
+    fabfile.onboard(c, user="carol", key=str(key), sudo=True)
+    text = inventory.read_text()
+    assert text.startswith("---\n# The people who log in to the dev server.  Keep this comment.\n"), text
+    assert "# inline comment survives too" in text, text
+    import yaml
+
+    members = yaml.safe_load(text)["team_members"]
+    assert members[1] == {"name": "carol", "sudo": True, "ssh_keys": [KEY], "state": "present"}, members
+    assert members[0]["name"] == "alice" and members[0]["sudo"] is True, "existing entries are untouched"
+    assert KEY in text, "the key is written on one line, not folded"
+    assert last_local_command(c) == f"ansible-playbook -i {tmp_path / 'inv'} playbooks/onboard.yml"
+
+
+def test_onboard_into_an_empty_flow_list_writes_block_style(inventory: Path, tmp_path: Path) -> None:
+    inventory.write_text("---\n# empty team\nteam_members: []\n")
+    key = tmp_path / "carol.pub"
+    key.write_text(KEY + "\n")
+    fabfile.onboard(ok_context(), user="carol", key=str(key))
+    text = inventory.read_text()
+    assert "team_members:\n  - name: carol\n" in text, f"expected a block-style list:\n{text}"
+
+
+def test_offboard_marks_the_member_absent_then_applies(inventory: Path) -> None:
+    c = ok_context()
+    fabfile.offboard(c, user="alice")
+    import yaml
+
+    (alice,) = yaml.safe_load(inventory.read_text())["team_members"]
+    assert alice["state"] == "absent", alice
+    assert last_local_command(c).endswith("playbooks/onboard.yml")
+    with pytest.raises(Exit, match="nobody is not in the team list"):
+        fabfile.offboard(ok_context(), user="nobody")
+
+
+def test_onboard_refuses_a_private_key_and_a_bad_login_name_without_touching_the_list(
+        inventory: Path, tmp_path: Path) -> None:
+    private = tmp_path / "id_ed25519"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n")
+    before = inventory.read_text()
+    c = ok_context()
+    with pytest.raises(Exit, match="is a private key"):
+        fabfile.onboard(c, user="carol", key=str(private))
+    with pytest.raises(Exit, match="not a valid login name"):
+        fabfile.onboard(c, user="Carol; rm", key=str(private))
+    assert inventory.read_text() == before and not c.run.called, "nothing may change on a refused onboard"
+
+
+# ------------------------------------------------------------------------------- the inventory
+
+
+def test_the_sandbox_inventory_resolves_to_its_ssh_settings_templated_by_ansible(monkeypatch) -> None:
+    import os
+
+    fabfile.resolve_devserver.cache_clear()
+    server = fabfile.resolve_devserver("inventory/sandbox")
+    port = int(os.environ.get("CLOUDPYPI_SANDBOX_SSH_PORT") or 2222)
+    assert (server.host, server.port, server.user) == ("127.0.0.1", port, "admin"), server
+    assert server.key.endswith("/sandbox/ssh/id_ed25519") and "{{" not in server.key, server.key
+    assert server.config == CONFIG and server.cli == CLI, server
+
+
+def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
+    text = json.dumps({"plays": [{"tasks": [{"hosts": {"dev": {"msg": {"host": "10.0.0.5", "port": 22}},
+                                                        "other": {"msg": "not a dict"}}}]}]})
+    assert fabfile.parse_adhoc_json(text) == {"dev": {"host": "10.0.0.5", "port": 22}}
+    stderr = ("[WARNING]: Failed to parse inventory with 'ansible_collections.amazon.aws.plugins.inventory.aws_ec2'"
+              " plugin: Failed to describe instances: Unable to locate credentials\n")
+    assert fabfile.inventory_error(stderr) == "Failed to describe instances: Unable to locate credentials"
