@@ -75,3 +75,16 @@ def test_status_json_gives_the_mirror_size_and_rejects_a_shape_without_it() -> N
     assert (size.projects, size.files, size.bytes, size.last_serial) == (3, 12, 4096, 77), size
     with pytest.raises(CloudPyPIError, match="no usable size"):
         parse_status({"projects": 3})
+
+
+def test_invalidation_paths_come_from_the_ledger_this_month_scaled_to_the_month(tmp_path: Path) -> None:
+    from cloudpypi.costs.usage import invalidation_paths_used, scale_to_month
+    from cloudpypi.invalidation import LEDGER_KEY
+
+    assert invalidation_paths_used(str(tmp_path), NOW) is None, "no ledger: no figure"
+    ledger = tmp_path / LEDGER_KEY
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_text(json.dumps({"version": 1, "months": {"2026-10": 5000, "2026-11": 380}, "invalidations": {}}))
+    assert invalidation_paths_used(str(tmp_path), NOW) == 380, "this month's count, not last month's"
+    # 380 paths in 19.5 days of a 30-day month
+    assert scale_to_month(380, NOW) == int(380 * 30 / 19.5), scale_to_month(380, NOW)

@@ -28,7 +28,14 @@ from cloudpypi.costs.model import (
     s3_request_cost,
 )
 from cloudpypi.costs.prices import Prices, load_prices
-from cloudpypi.costs.usage import MirrorSize, monthly_requests, read_mirror_size, read_reports
+from cloudpypi.costs.usage import (
+    MirrorSize,
+    invalidation_paths_used,
+    monthly_requests,
+    read_mirror_size,
+    read_reports,
+    scale_to_month,
+)
 from cloudpypi.errors import CloudPyPIError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -116,7 +123,15 @@ def build_usage(args: argparse.Namespace, prices: Prices, now: datetime, target:
     misses = math.ceil(viewer * (1 - args.cache_hit_ratio))
     notes.append(f"assumed egress {args.egress_gb:g} GB/month, cache hit ratio {args.cache_hit_ratio:.0%} "
                  f"({misses:,} S3 GETs from CloudFront)")
-    paths = requests.invalidation_paths if args.invalidation_paths is None else args.invalidation_paths
+    paths = args.invalidation_paths
+    if paths is None and target:
+        used = invalidation_paths_used(target, now)
+        if used is not None:
+            paths = scale_to_month(used, now)
+            notes.append(f"invalidation paths: {used:,} used so far this month (the invalidation ledger), "
+                         f"{paths:,} at this pace for the month")
+    if paths is None:
+        paths = requests.invalidation_paths
     usage = MirrorUsage(
         stored_bytes=size.bytes if size else 0,
         put_requests=requests.puts,
