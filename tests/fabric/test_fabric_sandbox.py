@@ -1,0 +1,172 @@
+"""End to end on the local sandbox: the operator's commands, run as `fab ...` processes exactly as an
+operator types them, against the booted Debian host (systemd-nspawn) and the moto server.
+
+    CLOUDPYPI_INVENTORY=inventory/sandbox fab deploy
+    fab sync --origin <the tests' loopback origin>     -> the bucket on moto holds the pages, right types
+    fab status, fab verify
+    fab costs                                          -> prints the Cost Explorer figure preloaded in moto
+    fab test                                           -> the testinfra suite (tests/sandbox)
+
+The sandbox is reused when it is already up (`make sandbox-up`), otherwise started here and stopped after
+(only what this module started).  Where it cannot run (no root, no systemd-nspawn) the tests skip with the
+reason; under CI=true they fail instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.sandbox_only, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SANDBOX = [sys.executable, str(ROOT / "scripts" / "sandbox" / "sandbox.py")]
+FAB = str(Path(sys.executable).parent / "fab")
+BUCKET = "cloudpypi-sandbox-mirror"  # inventory/sandbox/group_vars/all/sandbox.yml
+DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "sandbox-dummy-access-key-id",
+              "AWS_SECRET_ACCESS_KEY": "sandbox-dummy-secret-access-key"}  # moto accepts anything
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true but the sandbox cannot run here: {reason}", pytrace=False)
+    pytest.skip(f"sandbox unavailable: {reason}")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[dict]:
+    if not (ROOT / "scripts" / "sandbox" / "sandbox.py").exists():
+        _unavailable("scripts/sandbox/sandbox.py is not in this checkout")
+    check = subprocess.run([*SANDBOX, "check"], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        _unavailable(check.stdout.strip() or check.stderr.strip())
+    status = subprocess.run([*SANDBOX, "status", "--json"], capture_output=True, text=True, check=False)
+    if status.returncode == 0:
+        yield json.loads(status.stdout)
+        return
+    up = subprocess.run([*SANDBOX, "up", "--json"], capture_output=True, text=True, check=False, timeout=900)
+    try:
+        if up.returncode != 0:
+            pytest.fail(f"sandbox.py up failed (exit {up.returncode}):\n{up.stderr[-3000:]}", pytrace=False)
+        yield json.loads(up.stdout)
+    finally:
+        subprocess.run([*SANDBOX, "down"], capture_output=True, text=True, check=False, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def origin(sandbox: dict) -> Iterator[object]:
+    """The tests' fake PyPI on loopback (the sandbox host shares the machine's loopback)."""
+    from support.fakeorigin import Corpus, running_origin
+
+    corpus = Corpus()
+    corpus.add_project("fab-demo", [{"version": "1.0", "files": ["py3-none-any", "sdist"]}])
+    corpus.add_project("Second.Project", [{"version": "0.3", "files": ["py3-none-any"]}])
+    with running_origin(corpus, host="127.0.0.1") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def fab_env(sandbox: dict, origin: object) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CLOUDPYPI_INVENTORY="inventory/sandbox", AWS_ENDPOINT_URL=sandbox["moto_url"],
+               AWS_DEFAULT_REGION="us-east-1", CLOUDPYPI_SANDBOX_ORIGIN=origin.url,  # type: ignore[attr-defined]
+               **DUMMY_KEYS)
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def fab(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FAB, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def explain(run: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {run.returncode}\n--- stdout\n{run.stdout[-4000:]}\n--- stderr\n{run.stderr[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def deployed(fab_env: dict[str, str]) -> dict[str, str]:
+    run = fab(fab_env, "deploy", timeout=1800)
+    assert run.returncode == 0, f"fab deploy failed: {explain(run)}"
+    assert "PLAY RECAP" in run.stdout, "Ansible's output is streamed through"
+    return fab_env
+
+
+@pytest.fixture(scope="module")
+def synced(deployed: dict[str, str], origin: object) -> subprocess.CompletedProcess[str]:
+    run = fab(deployed, "sync", "--origin", origin.url)  # type: ignore[attr-defined]
+    assert run.returncode == 0, f"fab sync failed: {explain(run)}"
+    return run
+
+
+def s3(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    import boto3
+
+    return boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id=DUMMY_KEYS["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=DUMMY_KEYS["AWS_SECRET_ACCESS_KEY"])
+
+
+def test_fab_sync_fills_the_bucket_with_pages_of_the_right_types_and_prints_the_report(
+        synced: subprocess.CompletedProcess[str], deployed: dict[str, str]) -> None:
+    assert "Report" in synced.stdout and "-> " in synced.stdout, f"expected the report summary: {explain(synced)}"
+    client = s3(deployed)
+    for key, content_type in (("simple/index.html", "text/html"),
+                              ("simple/fab-demo/index.html", "text/html"),
+                              ("simple/second-project/index.v1_json", "application/vnd.pypi.simple.v1+json")):
+        head = client.head_object(Bucket=BUCKET, Key=key)
+        assert head["ContentType"].startswith(content_type), \
+            f"s3://{BUCKET}/{key}: expected Content-Type {content_type}, got {head['ContentType']}"
+    page = client.get_object(Bucket=BUCKET, Key="simple/fab-demo/index.html")["Body"].read().decode()
+    assert "fab_demo-1.0" in page, f"the project page must link fab_demo-1.0 files: {page[:400]!r}"
+
+
+def test_fab_status_shows_the_timer_the_serial_and_the_last_report(synced, deployed) -> None:
+    run = fab(deployed, "status")
+    assert run.returncode == 0, f"fab status failed: {explain(run)}"
+    for text in ("cloudpypi-sync.timer", f"s3://{BUCKET}", "Last report", "serial "):
+        assert text in run.stdout, f"expected {text!r}: {explain(run)}"
+    assert "serial None" not in run.stdout, f"after a sync the mirror has a serial: {explain(run)}"
+
+
+def test_fab_verify_passes_on_the_synced_bucket(synced, deployed) -> None:
+    run = fab(deployed, "verify")
+    assert run.returncode == 0, f"fab verify failed: {explain(run)}"
+
+
+def test_fab_costs_prints_the_cost_explorer_figure_preloaded_in_moto(deployed) -> None:
+    # A distinct figure each run; small enough that 30 days of it stay under the $500 budget.
+    amount = f"{random.randint(1, 9)}.{random.randint(10, 99)}"
+    first = datetime.now(UTC).date().replace(day=1)
+    day = {"Start": first.isoformat(), "End": (first + timedelta(days=1)).isoformat()}
+    body = {"results": [{"ResultsByTime": [{"TimePeriod": day,
+                                            "Total": {"UnblendedCost": {"Amount": amount, "Unit": "USD"}},
+                                            "Groups": [], "Estimated": True}],
+                         "DimensionValueAttributes": []}]}
+    request = urllib.request.Request(f"{deployed['AWS_ENDPOINT_URL']}/moto-api/static/ce/cost-and-usage-results",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+    run = fab(deployed, "costs")
+    assert f"${amount}" in run.stdout, (f"expected the preloaded month-to-date ${amount} (if an earlier run "
+                                        f"today consumed the same request, moto answers from its cache): "
+                                        f"{explain(run)}")
+    assert "Mirror cost model" in run.stdout, explain(run)
+    assert "projection (Cost Explorer forecast unavailable" in run.stdout, "moto has no GetCostForecast"
+    assert run.returncode == 0, f"${amount} spent, at most ${amount} * 31 projected: within $500: {explain(run)}"
+
+
+def test_fab_test_runs_the_testinfra_suite_green(deployed) -> None:
+    run = fab(deployed, "test", timeout=1800)
+    assert run.returncode == 0, f"fab test failed: {explain(run)}"
+    assert " passed" in run.stdout, explain(run)
