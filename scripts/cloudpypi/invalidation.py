@@ -314,6 +314,7 @@ def _error_code(exc: Exception) -> str:
 
 
 _RETRIED = frozenset({"TooManyInvalidationsInProgress", "InvalidationBatchAlreadyExists"})
+_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 
 
 class CloudFrontInvalidator:
@@ -353,13 +354,28 @@ class CloudFrontInvalidator:
             raise InvalidationError(f"CloudFront {what}: {exc}") from None
 
     def find_existing(self, reference: str) -> str | None:
-        """The id of a recent invalidation with this caller reference, if CloudFront has one."""
+        """The id of a recent invalidation with this caller reference, if CloudFront has one.
+
+        Without cloudfront:ListInvalidations this check is skipped: CloudFront itself still answers a
+        repeated caller reference with the existing invalidation instead of a new one.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._find_existing(reference)
+        except ClientError as exc:
+            log.warning("cannot look for an earlier invalidation (%s); relying on CloudFront's own "
+                        "caller-reference check", _error_code(exc))
+            return None
+
+    def _find_existing(self, reference: str) -> str | None:
         since = datetime.now(UTC) - self.lookback
         marker = ""
         checked = 0
         while checked < self.max_checked:
             paging = {"Marker": marker} if marker else {}
-            page = self._call("list invalidations", self.client.list_invalidations, MaxItems="50", **paging)
+            page = self._call("list invalidations", self.client.list_invalidations, passthrough=_DENIED,
+                              MaxItems="50", **paging)
             listing = page.get("InvalidationList", {})
             for item in listing.get("Items") or ():
                 created = item.get("CreateTime")
@@ -368,7 +384,8 @@ class CloudFrontInvalidator:
                 checked += 1
                 if checked > self.max_checked:
                     return None
-                detail = self._call("get invalidation", self.client.get_invalidation, Id=item["Id"])
+                detail = self._call("get invalidation", self.client.get_invalidation, passthrough=_DENIED,
+                                    Id=item["Id"])
                 batch = detail["Invalidation"].get("InvalidationBatch", {})
                 if batch.get("CallerReference") == reference:
                     return str(item["Id"])

@@ -363,3 +363,22 @@ def test_batch_already_exists_returns_the_existing_invalidation() -> None:
     stub.add_response("get_invalidation", {"Invalidation": created_answer("IOLD", reference)["Invalidation"]})
     with stub:
         assert CloudFrontInvalidator(client, "E1").create([ALL_PAGES], reference) == "IOLD"
+
+
+def test_without_list_permission_the_lookup_is_skipped_and_create_still_runs() -> None:
+    client, stub = stubbed()
+    reference = caller_reference("E1", 11, [ALL_PAGES])
+    stub.add_client_error("list_invalidations", "AccessDenied", http_status_code=403)
+    stub.add_response("create_invalidation", created_answer("INEW", reference))
+    with stub:
+        invalidator = CloudFrontInvalidator(client, "E1")
+        assert invalidator.find_existing(reference) is None
+        assert invalidator.create([ALL_PAGES], reference) == "INEW"
+    stub.assert_no_pending_responses()
+
+
+def test_access_denied_on_create_is_one_actionable_error() -> None:
+    client, stub = stubbed()
+    stub.add_client_error("create_invalidation", "AccessDenied", http_status_code=403)
+    with stub, pytest.raises(InvalidationError, match="cloudfront:CreateInvalidation"):
+        CloudFrontInvalidator(client, "E1").create([ALL_PAGES], "ref")
