@@ -125,7 +125,9 @@ class FolderStorage(Storage):
     def _write_atomic(self, key: str, data: bytes) -> None:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        # The temp file lives in the staging area, not beside the page: a run killed mid-write must not
+        # leave debris in the served tree, and the next run's cleanup_staging() removes it.
+        tmp = self.root / STAGING_DIR / f"{os.getpid()}-{uuid.uuid4().hex}.part"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         try:
             with os.fdopen(fd, "wb") as handle:
