@@ -36,8 +36,8 @@ PAGES_PER_PROJECT = 3
 PUTS_PER_RUN = 2
 #: S3 GETs every sync run makes: reading the state and checking the lock.
 GETS_PER_RUN = 2
-#: The sync timer's default interval (minutes), used when a forecast is not told how often it runs.
-DEFAULT_SYNC_INTERVAL_MIN = 10
+#: The sync timer's default interval in minutes (roles/sync_service: 15min), for forecasts not told otherwise.
+DEFAULT_SYNC_INTERVAL_MIN = 15
 #: The instance type and root volume the provisioning playbooks default to.
 DEFAULT_INSTANCE_TYPE = "t3.small"
 DEFAULT_VOLUME_GB = 30
