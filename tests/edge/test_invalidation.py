@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -382,3 +383,24 @@ def test_access_denied_on_create_is_one_actionable_error() -> None:
     stub.add_client_error("create_invalidation", "AccessDenied", http_status_code=403)
     with stub, pytest.raises(InvalidationError, match="cloudfront:CreateInvalidation"):
         CloudFrontInvalidator(client, "E1").create([ALL_PAGES], "ref")
+
+
+def test_a_noop_report_invalidates_nothing_without_contacting_cloudfront(tmp_path: Path) -> None:
+    path = tmp_path / "noop.json"
+    path.write_text(json.dumps({"serial_before": 5, "serial_after": None, "changed_paths": []}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens: any CloudFront call would fail
+    done = subprocess.run([sys.executable, "-m", "cloudpypi", "invalidate", "--distribution", "E1", "--policy",
+                           "wildcard", "--report", str(path), "--target", str(tmp_path / "m")],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert done.returncode == 0, f"expected success, got {done.returncode}: {done.stderr}"
+    assert "nothing invalidated" in done.stdout and "no page changed" in done.stdout, done.stdout
+
+
+def test_a_report_without_changed_paths_is_refused_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"hello": 1}))
+    done = subprocess.run([sys.executable, "-m", "cloudpypi", "invalidate", "--distribution", "E1",
+                           "--report", str(path), "--target", str(tmp_path / "m")],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "no changed_paths list" in done.stderr, f"got {done.returncode} {done.stderr}"

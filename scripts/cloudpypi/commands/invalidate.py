@@ -56,9 +56,9 @@ def _read_report(path: str) -> tuple[list[str], Any]:
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ConfigError(f"{path} has no changed_paths list: is it a `cloudpypi sync --report` file?")
     serial = report.get("serial_after")
-    if serial is None:
+    if serial is None and any(p.startswith("/simple") for p in paths):
         raise ConfigError(f"{path} has no serial_after: cannot make an idempotent caller reference")
-    return paths, serial
+    return paths, serial if serial is not None else "none"
 
 
 def _page_ttl(storage: Any, default: int) -> int:
