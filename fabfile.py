@@ -232,6 +232,19 @@ def local(c: Context, command: str, **kwargs: Any) -> Any:
     return result
 
 
+def ansible_env(inventory: str) -> dict[str, str]:
+    """Extra environment for ansible-playbook.  For the sandbox: moto's dummy credentials and region unless
+    set (moto accepts any; the same values as inventory/sandbox), so `fab deploy` works as typed."""
+    if "sandbox" not in inventory:
+        return {}
+    env = {"AWS_ACCESS_KEY_ID": "sandbox-dummy-access-key-id",
+           "AWS_SECRET_ACCESS_KEY": "sandbox-dummy-secret-access-key",  # moto accepts any; not a secret
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    if os.environ.get("CLOUDPYPI_SANDBOX_MOTO_URL"):
+        env["AWS_ENDPOINT_URL"] = os.environ["CLOUDPYPI_SANDBOX_MOTO_URL"]
+    return {key: value for key, value in env.items() if not os.environ.get(key)}
+
+
 def require_inventory(inventory: str) -> None:
     if not (ROOT / inventory).exists():
         raise Exit(
@@ -424,7 +437,7 @@ def deploy(c, tags=None, check=False, playbook="site"):
         cmd += ["--tags", tags]
     if check:
         cmd += ["--check", "--diff"]
-    local(c, shlex.join(cmd))
+    local(c, shlex.join(cmd), env=ansible_env(inventory))
 
 
 @task(iterable=["project"], help={
@@ -572,7 +585,7 @@ def _shown(path: Path) -> str:
 
 
 def _apply_team(c, inventory: str) -> None:
-    local(c, shlex.join(["ansible-playbook", "-i", inventory, "playbooks/onboard.yml"]))
+    local(c, shlex.join(["ansible-playbook", "-i", inventory, "playbooks/onboard.yml"]), env=ansible_env(inventory))
 
 
 @task(help={

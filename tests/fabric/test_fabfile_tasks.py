@@ -273,10 +273,16 @@ def last_local_command(c: MockContext) -> str:
 
 def test_deploy_check_is_a_dry_run_with_diff_on_the_chosen_inventory(monkeypatch) -> None:
     monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/sandbox")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "CLOUDPYPI_SANDBOX_MOTO_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     c = ok_context()
     fabfile.deploy(c, check=True, tags="sync_service")
     assert last_local_command(c) == ("ansible-playbook -i inventory/sandbox playbooks/site.yml "
                                      "--tags sync_service --check --diff")
+    env = c.run.call_args.kwargs["env"]
+    assert env["AWS_ACCESS_KEY_ID"] == "sandbox-dummy-access-key-id", "moto's dummy keys for the sandbox"
+    assert "AWS_DEFAULT_REGION" not in env, "what the operator set is left alone"
 
 
 def test_deploy_defaults_to_the_aws_inventory_and_fails_with_ansibles_code(monkeypatch) -> None:
