@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,12 +43,11 @@ def aws_env(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]
 
 
 @pytest.fixture()
-def bucket(aws_env: dict[str, str], request: pytest.FixtureRequest) -> Iterator[str]:
-    """A fresh, empty bucket on the moto server; its name is unique per test."""
+def bucket(aws_env: dict[str, str]) -> Iterator[str]:
+    """A fresh, empty bucket on the moto server, deleted afterwards."""
     import boto3
 
-    name = "edge-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
-    name = f"{name}-{os.getpid() % 10000}"
+    name = f"edge-{uuid.uuid4().hex[:16]}"
     client = boto3.client("s3")
     client.create_bucket(Bucket=name)
     yield name
