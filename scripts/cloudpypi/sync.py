@@ -266,7 +266,9 @@ class Syncer:
         if mirror_page is None or self.storage.read_bytes(page_keys(plan.name)["index.v1_json"]) != pages[
                 "index.v1_json"]:
             cache_control = page_cache_control(self.config.index_max_age)
-            for filename, key in page_keys(plan.name).items():
+            # index.v1_json last: it is the page the next run compares, so after a crash between the three
+            # writes it still differs and all three are written again.
+            for filename, key in reversed(page_keys(plan.name).items()):
                 self.storage.write_bytes(key, pages[filename], content_type=content_type_for(key),
                                          cache_control=cache_control)
             result.page_written = True
@@ -355,6 +357,9 @@ class Syncer:
             report.projects_synced += 1
             return
         known, old_serial = state.project_serial(result.name)
+        if not known and not result.page_written and self.storage.stat(page_keys(result.name)["index.v1_json"]):
+            # Pages an interrupted run wrote but never recorded: record them now, or the root never lists them.
+            result.page_written = True
         if result.page_written or result.files_added:
             report.projects_synced += 1
             report.pages_written += 3 if result.page_written else 0
@@ -386,7 +391,7 @@ class Syncer:
             print(f"{name}: remove project (pages now, files after grace)")
             return
         mirror_page = self._mirror_page(name)
-        for key in page_keys(name).values():
+        for key in reversed(page_keys(name).values()):  # JSON last: a crash before it repeats the removal
             self.storage.delete(key)
         with state.db:
             state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
