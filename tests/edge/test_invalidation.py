@@ -404,3 +404,21 @@ def test_a_report_without_changed_paths_is_refused_clearly(tmp_path: Path) -> No
                            "--report", str(path), "--target", str(tmp_path / "m")],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "no changed_paths list" in done.stderr, f"got {done.returncode} {done.stderr}"
+
+
+@pytest.mark.moto
+def test_auto_reads_the_page_ttl_stored_on_s3_and_keeps_its_ledger_there(
+        bucket: str, report: Path, distribution_id: str, aws_env: dict[str, str]) -> None:
+    from cloudpypi.storage.s3 import S3Storage
+
+    storage = S3Storage(f"s3://{bucket}/mirror")
+    storage.write_bytes("simple/index.html", b"<html></html>", content_type="text/html; charset=utf-8",
+                        cache_control="max-age=3600")  # pages cached an hour: longer than the 600 s target
+    done = run_cli("--distribution", distribution_id, "--report", str(report), "--target", f"s3://{bucket}/mirror",
+                   env=aws_env)
+    assert done.returncode == 0, done.stderr
+    assert "auto: pages are cached 3600 s" in done.stdout, done.stdout
+    created = invalidations(distribution_id)
+    assert [c["InvalidationBatch"]["Paths"]["Items"] for c in created] == [[ALL_PAGES]], f"got {created}"
+    month = datetime.now(UTC).strftime("%Y-%m")
+    assert load_ledger(storage).used(month) == 1, "expected the S3 ledger to count the one wildcard path"

@@ -326,3 +326,33 @@ def test_cli_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     assert completed.returncode == 1, f"expected exit 1, got {completed.returncode}"
     lines = completed.stderr.strip().splitlines()
     assert lines and "cannot listen" in lines[-1], f"expected one clear line, got {completed.stderr!r}"
+
+
+def test_many_concurrent_clients_all_get_correct_answers(folder_edge: Edge) -> None:
+    failures: list[str] = []
+
+    def client(worker: int) -> None:
+        conn = folder_edge.connect()
+        try:
+            for i in range(15):
+                start = (worker * 997 + i * 131) % (len(WHEEL_BYTES) - 1000)
+                conn.request("GET", "/" + WHEEL, headers={"Range": f"bytes={start}-{start + 999}"})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 206 or body != WHEEL_BYTES[start:start + 1000]:
+                    failures.append(f"worker {worker} request {i}: {response.status}, {len(body)} bytes")
+                conn.request("GET", "/simple/demo/", headers={"Accept": PIP_ACCEPT})
+                response = conn.getresponse()
+                if response.read() != PAGES["simple/demo/index.v1_json"]:
+                    failures.append(f"worker {worker} page {i}: wrong body")
+        except OSError as exc:
+            failures.append(f"worker {worker}: {exc}")
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, f"expected every answer right, got {failures[:5]}"
