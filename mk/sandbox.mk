@@ -22,8 +22,14 @@ sandbox-ssh:  ## open a shell on the sandbox host as the admin user
 	ssh -i $(CACHE)/sandbox/ssh/id_ed25519 -p $${CLOUDPYPI_SANDBOX_SSH_PORT:-2222} \
 	  -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null admin@127.0.0.1
 
-sandbox-host: sandbox-up  ## configure the sandbox host (playbooks/devserver.yml against inventory/sandbox)
-	ansible-playbook -i inventory/sandbox playbooks/devserver.yml
+# moto takes any credentials; these dummies keep boto3 from looking for real ones.
+SANDBOX_AWS_ENV := AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:$${CLOUDPYPI_SANDBOX_MOTO_PORT:-5000}} \
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} \
+	AWS_ACCESS_KEY_ID=$${AWS_ACCESS_KEY_ID:-sandbox-dummy-access-key-id} \
+	AWS_SECRET_ACCESS_KEY=$${AWS_SECRET_ACCESS_KEY:-sandbox-dummy-secret-access-key}
+
+sandbox-host: sandbox-up  ## launch (on moto) and configure the sandbox host: playbooks/devserver.yml
+	$(SANDBOX_AWS_ENV) ansible-playbook -i inventory/sandbox playbooks/devserver.yml
 
 sandbox-test: sandbox-up  ## the host plays and testinfra suite against the sandbox (tests/sandbox)
 	pytest -m sandbox tests/sandbox

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -104,8 +105,22 @@ def origin(sandbox: dict | None) -> Iterator[object | None]:
 
 
 @pytest.fixture(scope="session")
-def play_env(aws_env: dict[str, str], origin: object | None) -> dict[str, str]:
+def source_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the package's source taken once, so every play this session deploys the same wheel
+    even while the checkout is being edited (the idempotence run must not see a new build)."""
+    snapshot = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, snapshot / name)
+    shutil.copytree(ROOT / "scripts" / "cloudpypi", snapshot / "scripts" / "cloudpypi",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def play_env(aws_env: dict[str, str], origin: object | None, source_snapshot: Path) -> dict[str, str]:
     env = dict(aws_env)
+    env["CLOUDPYPI_SOURCE_DIR"] = str(source_snapshot)
     if origin is not None:
         env["CLOUDPYPI_SANDBOX_ORIGIN"] = origin.url  # type: ignore[attr-defined]
     return env
