@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cloudpypi.closure.environments import Environment, platform_tags
-from cloudpypi.errors import ConfigError
 from cloudpypi.closure.spec import parse_closure
+from cloudpypi.errors import ConfigError
 
 
 def test_manylinux_2_28_accepts_older_glibc_tags_and_legacy_aliases_newest_first() -> None:

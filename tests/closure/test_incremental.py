@@ -118,3 +118,35 @@ def test_project_leaving_the_closure_is_removed_from_the_index(live: tuple[Corpu
     assert "broken-1.0-py3-none-any.whl" in stored(tmp_path), "its file waits for the deletion grace"
     root = json.loads((tmp_path / "simple" / "index.v1_json").read_text())
     assert "broken" not in {p["name"] for p in root["projects"]}
+
+
+def test_a_run_killed_after_deciding_is_completed_by_the_next_run(live: tuple[Corpus, OriginServer],
+                                                                  tmp_path: Path) -> None:
+    """select_closure stores the new selection before the sync writes pages; if the run dies right there,
+    the next run reuses that selection (nothing changed upstream since) and must still write liba's page."""
+    from cloudpypi.closure import select_closure
+    from cloudpypi.origin import OriginClient
+    from cloudpypi.state import State
+    from cloudpypi.storage import open_target
+
+    corpus, server = live
+    sync(server, tmp_path)
+    corpus.add_release("liba", "1.7", files=["py3-none-any"])
+    config = parse_config({"mirror": {"origin": server.url, "target": str(tmp_path)},
+                           "closure": closure_table(pythons=["3.12"])})
+    client = OriginClient(server.url, allowed_hosts=frozenset({"127.0.0.1"}))
+    state = State.open(open_target(str(tmp_path)))
+    try:
+        selection = select_closure(config, client, state, client.changelog_last_serial())
+    finally:
+        state.close()
+        client.close()
+    assert selection.resync == {"liba"}, f"expected liba to need its page rewritten, got {selection.resync}"
+    # ...and the run dies here, before any page is written.
+    assert any(f.startswith("liba-1.5-") for f in listed(tmp_path, "liba"))
+    report = sync(server, tmp_path)
+    assert listed(tmp_path, "liba") == {"liba-1.7-py3-none-any.whl"}, (
+        f"the next run should finish the killed run's work, liba lists {listed(tmp_path, 'liba')}")
+    assert "/simple/liba/" in report.changed_paths
+    again = sync(server, tmp_path)
+    assert again.requests == {"xmlrpc": 1}, f"once written, nothing is pending any more: {again.requests}"

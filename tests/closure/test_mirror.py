@@ -73,7 +73,8 @@ def test_mirrored_files_equal_the_union_of_pip_download_per_environment_from_the
     from_mirror = per_environment(mirror.index_url, targets, tmp_path / "mirror")
     for target, files in from_origin.items():
         assert from_mirror[target] == files, (
-            f"{target}: pip download from the mirror got {sorted(from_mirror[target])}, from the origin {sorted(files)}")
+            f"{target}: pip download from the mirror got {sorted(from_mirror[target])}, "
+            f"from the origin {sorted(files)}")
 
 
 def _installed(target: Path) -> set[str]:

@@ -18,7 +18,8 @@ def test_requirements_txt_with_includes_comments_hashes_and_continuations(tmp_pa
         "# top\n-r base.txt\n--index-url https://example.invalid/simple\n"
         "app[extra] ==2.0 \\\n    --hash=sha256:abc\n"
         'oldpy-compat; python_version < "3.12"\n\n')
-    spec = parse_closure({**BASE, "requirements": ["cyc-a"], "requirements_files": [str(tmp_path / "requirements.txt")]})
+    files = [str(tmp_path / "requirements.txt")]
+    spec = parse_closure({**BASE, "requirements": ["cyc-a"], "requirements_files": files})
     got = [str(r) for r in spec.requirements]
     assert got == ["cyc-a", "liba<2,>=1", "app[extra]==2.0", 'oldpy-compat; python_version < "3.12"'], (
         f"expected the config's then the file's requirements in order, got {got}")
@@ -35,7 +36,7 @@ def test_editable_or_constraint_lines_are_rejected_with_file_and_line(tmp_path: 
 
 
 def test_missing_requirements_file_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read .*nope.txt"):
+    with pytest.raises(ConfigError, match=r"cannot read .*nope\.txt"):
         parse_closure({**BASE, "requirements_files": [str(tmp_path / "nope.txt")]})
 
 

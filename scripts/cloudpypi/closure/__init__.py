@@ -21,6 +21,7 @@ from cloudpypi.closure.store import (
     load_metadata,
     load_pending,
     load_record,
+    mirror_filenames,
     save_metadata,
     save_pending,
     save_record,
@@ -88,7 +89,8 @@ def select_closure(config: Config, origin: OriginClient, state: State, origin_se
         if not dry_run:
             save_metadata(state, computation.used_metadata)
     files = {name: frozenset(names) for name, names in record.files.items()}
-    resync = set(pending) | set(state.retry_names())
+    resync = set(state.retry_names())
+    resync |= {name for name in pending & set(files) if mirror_filenames(state, name) != files[name]}
     previous = stored.files if stored is not None else {}
     for name, names in files.items():
         known, serial = state.project_serial(name)

@@ -4,8 +4,9 @@
   and its serial, every project consulted (``touched``: the changelog is checked against these), the files
   selected per project, the pins and requirement edges per environment (for ``cloudpypi why``), and the
   failures (re-reported on every run until they are fixed).
-- meta ``closure_pending``: projects whose pages the last decided run had to (re)write, with the time it
-  decided; if that run did not complete (no later ``last_run``), the next run syncs them again.
+- meta ``closure_pending``: projects whose pages the last run decided to (re)write.  The next run reads
+  the mirror's own pages for them and syncs again any that do not list exactly the selected files (the run
+  was killed, or failed, before writing them), so a crash between deciding and writing loses nothing.
 - table ``closure_metadata``: the Requires-Dist/Requires-Python of the files read last time, keyed by the
   file's sha256 (immutable), so recomputing after a changelog hit downloads only new metadata.
 """
@@ -87,22 +88,26 @@ def save_record(state: State, record: ClosureRecord) -> None:
 
 
 def load_pending(state: State) -> set[str]:
-    """Projects the previous run decided to write but may not have: it did not complete after deciding."""
+    """Projects the previous run decided to (re)write; the caller checks the mirror's pages for them."""
     try:
         text = state.get(PENDING_KEY)
-        last_run = state.get("last_run")
     except sqlite3.Error:
         return set()
-    if not text:
-        return set()
     try:
-        data = json.loads(text)
-        decided_at, names = float(data["decided_at"]), list(data["names"])
+        return set(json.loads(text)["names"]) if text else set()
     except (ValueError, KeyError, TypeError):
         return set()
-    if last_run is not None and float(last_run) >= decided_at:
-        return set()
-    return set(names)
+
+
+def mirror_filenames(state: State, name: str) -> frozenset[str] | None:
+    """The files the mirror's own JSON page for a project lists now (None: no readable page)."""
+    from cloudpypi.render import page_keys
+
+    try:
+        raw = state.storage.read_bytes(page_keys(name)["index.v1_json"])
+        return frozenset(f["filename"] for f in json.loads(raw)["files"]) if raw is not None else None
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
 
 
 def save_pending(state: State, names: set[str]) -> None:

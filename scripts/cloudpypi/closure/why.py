@@ -54,7 +54,9 @@ def render_chain(path: list[Edge]) -> str:
     for index, edge in enumerate(path):
         if index:
             parts.append(edge.requirement)
-        parts.append(f"{edge.child} {edge.child_version}")
+        # the next edge's parent names the child with its extras (libb[fast]), when there is one
+        child = path[index + 1].parent if index + 1 < len(path) else edge.child
+        parts.append(f"{child} {edge.child_version}")
     return " -> ".join(parts)
 
 
