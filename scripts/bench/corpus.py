@@ -1,0 +1,98 @@
+"""The benchmark corpus: sizes and counts by scale, as a fake-origin spec; listing its files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    projects: int
+    size_mix: tuple[tuple[float, int, int], ...]
+    max_size: int
+    seed: int
+    runs: int  # repetitions of every full-sync measurement (the median is reported)
+    root_names: int  # projects in the synthetic root-index render
+    timeout_s: float  # per child process
+
+    def spec(self) -> dict[str, object]:
+        return {"generate": {"n_projects": self.projects, "seed": self.seed,
+                             "size_mix": [list(b) for b in self.size_mix], "max_size": self.max_size}}
+
+
+# (weight, min bytes, max bytes), log-uniform inside a bucket: three quarters of the files are under
+# 200 KB, a few are tens to hundreds of MB.  The top bucket is thinner than the fake origin's own
+# default mix so that three repetitions of six full mirrors fit the time budget on a 2-core machine.
+BENCH_SIZE_MIX: tuple[tuple[float, int, int], ...] = (
+    (0.78, 5_000, 200_000),
+    (0.19, 200_000, 1_000_000),
+    (0.028, 1_000_000, 20_000_000),
+    (0.002, 20_000_000, 300_000_000),
+)
+
+SCALES = {
+    "default": Scale("default", projects=500, size_mix=BENCH_SIZE_MIX, max_size=300_000_000, seed=1, runs=3,
+                     root_names=700_000, timeout_s=900.0),
+    "small": Scale("small", projects=60, size_mix=BENCH_SIZE_MIX[:3], max_size=20_000_000, seed=1, runs=3,
+                   root_names=700_000, timeout_s=300.0),
+    "tiny": Scale("tiny", projects=8, size_mix=BENCH_SIZE_MIX[:2], max_size=1_000_000, seed=1, runs=1,
+                  root_names=20_000, timeout_s=120.0),
+}
+
+
+def scale_by_name(name: str) -> Scale:
+    try:
+        return SCALES[name]
+    except KeyError:
+        raise SystemExit(f"BENCH_SCALE={name!r}: expected one of {', '.join(SCALES)}") from None
+
+
+@dataclass(frozen=True)
+class Listing:
+    urls: list[str]  # every file and .metadata URL the mirror stores
+    file_count: int
+    metadata_count: int
+    file_bytes: int
+    largest: int
+
+
+def list_origin(origin_url: str) -> Listing:
+    """Every file URL (and its PEP 658 .metadata URL) the origin lists, through its JSON Simple API."""
+    http = urllib3.PoolManager(maxsize=4)
+    headers = {"Accept": JSON_TYPE}
+    root = json.loads(http.request("GET", origin_url + "/simple/", headers=headers).data)
+    urls: list[str] = []
+    files = metadata = size = largest = 0
+    for project in root["projects"]:
+        page = json.loads(http.request("GET", f"{origin_url}/simple/{project['name']}/", headers=headers).data)
+        for entry in page["files"]:
+            urls.append(entry["url"])
+            files += 1
+            size += entry["size"]
+            largest = max(largest, entry["size"])
+            if entry.get("core-metadata"):
+                urls.append(entry["url"] + ".metadata")
+                metadata += 1
+    return Listing(urls, files, metadata, size, largest)
+
+
+def write_listing(listing: Listing, path: Path) -> Path:
+    path.write_text("".join(url + "\n" for url in listing.urls))
+    return path
+
+
+def tree_bytes(root: Path) -> tuple[int, int]:
+    """(files, bytes) under a folder."""
+    count = total = 0
+    for path in root.rglob("*"):
+        if path.is_file():
+            count += 1
+            total += path.stat().st_size
+    return count, total

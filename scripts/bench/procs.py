@@ -1,0 +1,109 @@
+"""Run one child process and measure it: wall time, CPU seconds and peak RSS of that child alone.
+
+CPU seconds come from `os.wait4`, the rusage of exactly the child we waited for.  Peak RSS does not:
+on Linux a child's `ru_maxrss` also covers the image it had between fork and exec, a copy of this
+harness (about 90 MB once boto3 is loaded).  So peak RSS is the child's own `VmHWM` (high-water mark
+of the resident set of its post-exec address space), read from /proc/<pid>/status every 20 ms while it
+runs: the figure can only miss growth in its last 20 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class BenchError(RuntimeError):
+    """A benchmark step failed; the message says which and where its log is."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    argv: tuple[str, ...]
+    returncode: int
+    wall_s: float
+    cpu_s: float
+    max_rss_mb: float
+    log: Path
+    timed_out: bool = False
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+POLL_S = 0.02
+
+
+def _read_hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _watch_hwm(pid: int, done: threading.Event, peak: list[int]) -> None:
+    while True:
+        peak[0] = max(peak[0], _read_hwm_kb(pid))
+        if done.wait(POLL_S):
+            return
+
+
+def run_measured(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None,
+                 timeout: float | None = None, cwd: Path | None = None) -> Measured:
+    """Run argv to completion with stdout+stderr in `log`; kill it after `timeout` seconds."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    timed_out = threading.Event()
+    with open(log, "wb") as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=dict(env) if env is not None else None, cwd=cwd)
+
+        def kill() -> None:
+            timed_out.set()
+            process.kill()
+
+        peak = [0]
+        finished = threading.Event()
+        watcher = threading.Thread(target=_watch_hwm, args=(process.pid, finished, peak), daemon=True)
+        watcher.start()
+        watchdog = threading.Timer(timeout, kill) if timeout else None
+        if watchdog:
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            _pid, status, usage = os.wait4(process.pid, 0)
+        finally:
+            finished.set()
+            if watchdog:
+                watchdog.cancel()
+        wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait for it again
+    return Measured(
+        argv=tuple(argv),
+        returncode=process.returncode,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        max_rss_mb=peak[0] / 1024.0,
+        log=log,
+        timed_out=timed_out.is_set(),
+    )
+
+
+def check(result: Measured, what: str, ok_codes: Sequence[int] = (0,)) -> Measured:
+    if result.timed_out:
+        raise BenchError(f"{what} was killed after {result.wall_s:.0f} s; log: {result.log}\n{result.tail()}")
+    if result.returncode not in ok_codes:
+        raise BenchError(f"{what} exited with {result.returncode}; log: {result.log}\n{result.tail()}")
+    return result

@@ -1,0 +1,331 @@
+"""`make bench`: the sync engine against the raw transfer limit and against bandersnatch 8.2.0.
+
+    python -m bench.run [--scale default|small|tiny] [--out docs/BENCHMARKS.md] [--work DIR]
+
+Everything runs on loopback in one go: the fake origin (its own process), a moto server, the raw
+copies, bandersnatch and cloudpypi, each as a measured child process.  Prints a table and writes
+the Markdown report with the figures, the machine, the date and the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import costs, report
+from bench.corpus import Listing, Scale, list_origin, scale_by_name, tree_bytes, write_listing
+from bench.origin import REPO, Origin, running_origin
+from bench.peer import bandersnatch_config, ensure_bandersnatch
+from bench.procs import BenchError, Measured, run_measured
+from bench.results import Run
+
+WORKERS = 10  # the engine's default, and bandersnatch's maximum
+BUCKET = "bench"
+
+
+@dataclass
+class Context:
+    scale: Scale
+    work: Path
+    origin: Origin
+    moto: Any
+    listing: Listing
+    env: dict[str, str]
+    s3_env: dict[str, str]
+    bandersnatch: Path | None
+    bandersnatch_problem: str = ""
+    project_names: list[str] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+
+    def log(self, name: str) -> Path:
+        return self.work / "logs" / f"{name}.log"
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "scripts"), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONUNBUFFERED"] = "1"
+    for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        env.pop(key, None)
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    return env
+
+
+def say(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# targets
+# ---------------------------------------------------------------------------------------------------------
+def fresh_bucket(ctx: Context) -> None:
+    ctx.moto.reset()  # drops every object of the previous S3 run, so moto's memory stays flat
+    ctx.moto.client("s3").create_bucket(Bucket=BUCKET)
+
+
+def bucket_totals(ctx: Context, prefix: str) -> tuple[int, int]:
+    paginator = ctx.moto.client("s3").get_paginator("list_objects_v2")
+    count = total = 0
+    for page in paginator.paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", ()):
+            if not item["Key"].endswith(".s3keep"):
+                count += 1
+                total += item["Size"]
+    return count, total
+
+
+def flush_disk() -> None:
+    """Write back the previous run's dirty pages so they do not slow the next run down."""
+    os.sync()
+
+
+def measured(ctx: Context, name: str, argv: list[str], env: dict[str, str], *, scenario: str, target: str,
+             phase: str, repeat: int, ok_codes: tuple[int, ...] = (0,)) -> tuple[Run, Measured]:
+    ctx.origin.reset_counters()
+    flush_disk()
+    result = run_measured(argv, log=ctx.log(name), env=env, timeout=ctx.scale.timeout_s)
+    requests = ctx.origin.counters()
+    ok = not result.timed_out and result.returncode in ok_codes
+    note = ""
+    if not ok:
+        note = (f"killed after {result.wall_s:.0f} s" if result.timed_out
+                else f"exit {result.returncode}; see {result.log}")
+        say(f"{name}: FAILED ({note})\n{result.tail(8)}")
+    run = Run(scenario, target, phase, repeat, result.wall_s, result.cpu_s, result.max_rss_mb,
+              requests=requests, ok=ok, note=note)
+    ctx.runs.append(run)
+    ctx.commands.setdefault(f"{scenario} {phase} {target}", argv)
+    return run, result
+
+
+def cloudpypi_sync(ctx: Context, target: str, url: str, *, phase: str, repeat: int, state_dir: Path) -> Run:
+    report_path = ctx.work / "reports" / f"cloudpypi-{target}-{phase}-{repeat}.json"
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "cloudpypi", "sync", "--origin", ctx.origin.url, "--target", url,
+            "--workers", str(WORKERS), "--no-progress", "--report", str(report_path)]
+    env = dict(ctx.s3_env if target == "s3" else ctx.env)
+    env["CLOUDPYPI_STATE_DIR"] = str(state_dir)
+    env["CLOUDPYPI_SPOOL_DIR"] = str(ctx.work / "spool")
+    run, _ = measured(ctx, f"cloudpypi-{target}-{phase}-{repeat}", argv, env, scenario="cloudpypi",
+                      target=target, phase=phase, repeat=repeat)
+    if report_path.exists():
+        data = json.loads(report_path.read_text())
+        run.files, run.bytes = int(data.get("files_added", 0)), int(data.get("bytes_added", 0))
+        if data.get("failures"):
+            run.ok = False
+            run.note = f"{len(data['failures'])} project(s) failed: {data['failures'][:2]}"
+    return run
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the full-sync round
+# ---------------------------------------------------------------------------------------------------------
+def full_round(ctx: Context, repeat: int, keep: bool) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    targets = ctx.work / "targets"
+    urls = ctx.work / "urls.txt"
+
+    # -- folder ---------------------------------------------------------------------------------------
+    dest = targets / f"raw-{repeat}"
+    argv = [sys.executable, "-m", "bench.rawcopy", "http", "--list", str(urls), "--dest", str(dest),
+            "--workers", str(WORKERS)]
+    run, _ = measured(ctx, f"raw-folder-{repeat}", argv, ctx.env, scenario="raw", target="folder",
+                      phase="full", repeat=repeat)
+    run.files, run.bytes = tree_bytes(dest)
+    shutil.rmtree(dest, ignore_errors=True)
+
+    dest = targets / f"cloudpypi-{repeat}"
+    run = cloudpypi_sync(ctx, "folder", str(dest), phase="full", repeat=repeat, state_dir=ctx.work / "unused")
+    if run.ok:
+        run.files, run.bytes = tree_bytes(dest / "packages")
+    if keep:
+        kept["folder"] = dest
+    else:
+        shutil.rmtree(dest, ignore_errors=True)
+
+    if ctx.bandersnatch:
+        dest = targets / f"bandersnatch-{repeat}"
+        conf = ctx.work / f"bandersnatch-folder-{repeat}.conf"
+        conf.write_text(bandersnatch_config(ctx.origin.url, str(dest)))
+        run, _ = measured(ctx, f"bandersnatch-folder-{repeat}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
+                          ctx.env, scenario="bandersnatch", target="folder", phase="full", repeat=repeat)
+        run.files, run.bytes = tree_bytes(dest / "web" / "packages")
+        shutil.rmtree(dest, ignore_errors=True)
+
+    # -- S3 (moto) -----------------------------------------------------------------------------------
+    fresh_bucket(ctx)
+    argv = [sys.executable, "-m", "bench.rawcopy", "s3", "--list", str(urls), "--bucket", BUCKET,
+            "--workers", str(WORKERS)]
+    run, _ = measured(ctx, f"raw-s3-{repeat}", argv, ctx.s3_env, scenario="raw", target="s3", phase="full",
+                      repeat=repeat)
+    run.files, run.bytes = bucket_totals(ctx, "")
+
+    if ctx.bandersnatch:
+        fresh_bucket(ctx)
+        conf = ctx.work / f"bandersnatch-s3-{repeat}.conf"
+        conf.write_text(bandersnatch_config(ctx.origin.url, f"/{BUCKET}", s3_endpoint=ctx.moto.url,
+                                            credentials=(ctx.s3_env["AWS_ACCESS_KEY_ID"],
+                                                         ctx.s3_env["AWS_SECRET_ACCESS_KEY"])))
+        run, _ = measured(ctx, f"bandersnatch-s3-{repeat}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
+                          ctx.s3_env, scenario="bandersnatch", target="s3", phase="full", repeat=repeat)
+        run.files, run.bytes = bucket_totals(ctx, "web/packages/")
+
+    fresh_bucket(ctx)  # cloudpypi last: in the kept round its bucket stays for the later phases
+    state_dir = ctx.work / f"state-s3-{repeat}"
+    run = cloudpypi_sync(ctx, "s3", f"s3://{BUCKET}", phase="full", repeat=repeat, state_dir=state_dir)
+    if run.ok:
+        run.files, run.bytes = bucket_totals(ctx, "packages/")
+    if keep:
+        kept["s3"] = state_dir
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------------------
+# after the full syncs: no-op, incremental, verify, the root index
+# ---------------------------------------------------------------------------------------------------------
+def change_one_percent(ctx: Context, round_number: int) -> list[str]:
+    """Add a release (a wheel and an sdist) to 1% of the projects, a different slice each round."""
+    count = max(1, ctx.origin.projects // 100)
+    names = ctx.project_names
+    start = (round_number * count * 7) % max(1, len(names) - count)
+    chosen = names[start:start + count]
+    for name in chosen:
+        ctx.origin.mutate("add_release", name, f"9.{round_number}.0",
+                          files=[{"tag": "py3-none-any", "size": 150_000}, {"tag": "sdist", "size": 80_000}],
+                          requires_python=">=3.8")
+    return chosen
+
+
+def later_phases(ctx: Context, kept: dict[str, Any]) -> None:
+    folder, s3_state = kept.get("folder"), kept.get("s3")
+    runs = ctx.scale.runs
+    for repeat in range(runs):
+        if folder:
+            cloudpypi_sync(ctx, "folder", str(folder), phase="noop", repeat=repeat, state_dir=ctx.work / "unused")
+        if s3_state:
+            cloudpypi_sync(ctx, "s3", f"s3://{BUCKET}", phase="noop", repeat=repeat, state_dir=s3_state)
+    for repeat in range(runs):
+        change_one_percent(ctx, repeat)
+        if folder:
+            cloudpypi_sync(ctx, "folder", str(folder), phase="incremental", repeat=repeat,
+                           state_dir=ctx.work / "unused")
+        if s3_state:
+            cloudpypi_sync(ctx, "s3", f"s3://{BUCKET}", phase="incremental", repeat=repeat, state_dir=s3_state)
+    for repeat in range(runs):
+        for target, url, env in (("folder", str(folder), ctx.env), ("s3", f"s3://{BUCKET}", ctx.s3_env)):
+            if (target == "folder" and not folder) or (target == "s3" and not s3_state):
+                continue
+            env = dict(env)
+            if target == "s3":
+                env["CLOUDPYPI_STATE_DIR"] = str(s3_state)
+            argv = [sys.executable, "-m", "cloudpypi", "verify", "--target", url]
+            run, _ = measured(ctx, f"verify-{target}-{repeat}", argv, env, scenario="cloudpypi", target=target,
+                              phase="verify", repeat=repeat)
+            if target == "folder":
+                run.files, run.bytes = tree_bytes(Path(url) / "packages")
+            else:
+                run.files, run.bytes = bucket_totals(ctx, "packages/")
+
+
+def root_index(ctx: Context) -> list[dict[str, Any]]:
+    timings = []
+    for repeat in range(ctx.scale.runs):
+        target = ctx.work / "targets" / f"rootindex-{repeat}"
+        shutil.rmtree(target, ignore_errors=True)
+        argv = [sys.executable, "-m", "bench.rootindex", "--names", str(ctx.scale.root_names), "--target", str(target)]
+        result = run_measured(argv, log=ctx.log(f"rootindex-{repeat}"), env=ctx.env, timeout=ctx.scale.timeout_s)
+        ctx.commands.setdefault("root index", argv)
+        lines = [ln for ln in result.log.read_text().splitlines() if ln.startswith("{")]
+        if result.returncode != 0 or not lines:
+            say(f"root index run failed: {result.tail(8)}")
+            continue
+        data = json.loads(lines[-1])
+        data["rss_mb"] = result.max_rss_mb
+        timings.append(data)
+        shutil.rmtree(target, ignore_errors=True)
+    return timings
+
+
+# ---------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description="Benchmark cloudpypi sync (see docs/BENCHMARKS.md).")
+    parser.add_argument("--scale", default=os.environ.get("BENCH_SCALE", "default"),
+                        help="default (500 projects), small (60) or tiny (8, for the smoke test)")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md", help="Markdown report to write")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="scratch folder (default $CLOUDPYPI_CACHE/bench/work-<scale>; emptied first)")
+    parser.add_argument("--no-peer", action="store_true", help="skip bandersnatch")
+    args = parser.parse_args(argv)
+    scale = scale_by_name(args.scale)
+    cache = Path(os.environ.get("CLOUDPYPI_CACHE", Path.home() / ".cache" / "cloudpypi"))
+    work = args.work or cache / "bench" / f"work-{scale.name}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.time()
+    machine = report.machine_facts()
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from support.motoserver import aws_env, moto_server
+
+    env = base_env()
+    bandersnatch, problem = None, ""
+    if not args.no_peer:
+        try:
+            bandersnatch = ensure_bandersnatch(cache)
+        except (BenchError, OSError) as exc:
+            problem = str(exc)
+            say(f"bandersnatch unavailable: {problem}")
+
+    say(f"scale {scale.name}: starting the fake origin ({scale.projects} projects) and moto")
+    with moto_server(log_dir=work / "logs") as moto, \
+            running_origin(scale.spec(), work, cache / "bench" / "artifacts", env) as origin:
+        listing = list_origin(origin.url)
+        write_listing(listing, work / "urls.txt")
+        ctx = Context(scale, work, origin, moto, listing, env, aws_env(moto.url, env), bandersnatch, problem)
+        ctx.project_names = _project_names(origin.url)
+        say(f"corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "
+            f"{listing.file_bytes / 1e9:.2f} GB, largest {listing.largest / 1e6:.0f} MB")
+        kept: dict[str, Any] = {}
+        for repeat in range(scale.runs):
+            say(f"full-sync round {repeat + 1}/{scale.runs}")
+            kept = full_round(ctx, repeat, keep=repeat == scale.runs - 1)
+            say(report.round_summary(ctx.runs, repeat))
+        say("no-op, incremental and verify runs")
+        later_phases(ctx, kept)
+        say(f"root index for {scale.root_names:,} names")
+        roots = root_index(ctx)
+        forecasts, cost_problem = costs.all_forecasts(listing.file_bytes, listing.file_count + listing.metadata_count,
+                                                      origin.projects)
+        finished = time.time()
+        machine["load_after"] = report.loadavg()
+        doc = report.Document(scale=scale, listing=listing, origin=origin, runs=ctx.runs, roots=roots,
+                              forecasts=forecasts, cost_problem=cost_problem, machine=machine,
+                              started=started, finished=finished, commands=ctx.commands,
+                              bandersnatch_problem=problem, workers=WORKERS)
+    (work / "results.json").write_text(json.dumps([r.as_dict() for r in ctx.runs], indent=1))
+    print(report.table(doc))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report.markdown(doc))
+    say(f"wrote {args.out} ({(finished - started) / 60:.1f} min); raw results in {work / 'results.json'}")
+    return 0
+
+
+def _project_names(origin_url: str) -> list[str]:
+    import urllib3
+
+    data = urllib3.PoolManager().request("GET", origin_url + "/simple/",
+                                         headers={"Accept": "application/vnd.pypi.simple.v1+json"}).data
+    return [p["name"] for p in json.loads(data)["projects"]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
