@@ -23,10 +23,10 @@ def live() -> Iterator[tuple[Corpus, OriginServer]]:
         yield corpus, server
 
 
-def sync(server: OriginServer, target: Path, **overrides: object) -> Report:
+def sync(server: OriginServer, target: Path, retries: int = 5, **overrides: object) -> Report:
     config = parse_config({
         "mirror": {"origin": server.url, "target": str(target), "allowed_hosts": ["127.0.0.1"], "workers": 4,
-                   "deletion_grace": 3600},
+                   "deletion_grace": 3600, "retries": retries},
         "closure": closure_table(pythons=["3.12"], **overrides),
     })
     return run_sync(config, SyncOptions(progress=False))
@@ -150,3 +150,23 @@ def test_a_run_killed_after_deciding_is_completed_by_the_next_run(live: tuple[Co
     assert "/simple/liba/" in report.changed_paths
     again = sync(server, tmp_path)
     assert again.requests == {"xmlrpc": 1}, f"once written, nothing is pending any more: {again.requests}"
+
+
+def test_an_origin_failure_while_recomputing_never_drops_mirrored_files(live: tuple[Corpus, OriginServer],
+                                                                        tmp_path: Path) -> None:
+    corpus, server = live
+    sync(server, tmp_path)
+    before_files, before_liba = stored(tmp_path), listed(tmp_path, "liba")
+    corpus.add_release("liba", "1.7", files=["py3-none-any"])
+    server.faults.add("http_500", on=("project",), path="/simple/liba/")
+    report = sync(server, tmp_path, retries=0)
+    assert not report.ok and any("liba" in f.reason for f in report.failures), (
+        f"expected the unreadable liba page reported, got {report.failures}")
+    assert listed(tmp_path, "liba") == before_liba and stored(tmp_path) == before_files, (
+        "an incomplete view of the origin must not change or drop what is mirrored")
+    assert report.files_deleted == 0 and report.projects_removed == 0
+    server.faults.clear()
+    healed = sync(server, tmp_path)
+    assert listed(tmp_path, "liba") == {"liba-1.7-py3-none-any.whl"}, (
+        f"the next run recomputes the incomplete closure, liba lists {listed(tmp_path, 'liba')}")
+    assert [f.project for f in healed.failures] == ["ghost>=1"]

@@ -79,13 +79,17 @@ def select_closure(config: Config, origin: OriginClient, state: State, origin_se
         computation = compute(spec, origin, workers=config.workers, known_metadata=load_metadata(state))
         record, pages, recomputed = computation.record, computation.pages, True
         record.serial = origin_serial
-        log.info("closure: %d project(s), %d file(s) for %d environment(s) in %.1fs (%s)", len(record.files),
-                 sum(len(v) for v in record.files.values()), len(record.environments), computation.seconds,
-                 ", ".join(f"{k} {v}" for k, v in computation.fetched.items()))
         if not record.complete and stored is not None:
             # The origin could not be read for part of it: never drop files on an incomplete view.
             for name, names in stored.files.items():
                 record.files[name] = sorted(set(record.files.get(name, ())) | set(names))
+            have = {env.key for env in record.environments}
+            record.environments += [env for env in stored.environments if env.key not in have]
+            record.touched = sorted(set(record.touched) | set(stored.touched))
+        log.info("closure: %d project(s), %d file(s) for %d environment(s) in %.1fs (%s)%s", len(record.files),
+                 sum(len(v) for v in record.files.values()), len(spec.environments), computation.seconds,
+                 ", ".join(f"{k} {v}" for k, v in computation.fetched.items()),
+                 "" if record.complete else "; INCOMPLETE: the previous selection is kept")
         if not dry_run:
             save_metadata(state, computation.used_metadata)
     files = {name: frozenset(names) for name, names in record.files.items()}

@@ -70,7 +70,8 @@ def compute(spec: ClosureSpec, origin: OriginClient, *, workers: int = 8,
                 try:
                     results.append(future.result())
                 except CloudPyPIError as exc:
-                    broken.append((f"closure for {env.label}", f"the origin could not be read: {exc}", env.label))
+                    broken.append(("(closure)", f"the origin could not be read, so the previous selection is "
+                                                    f"kept and recomputed next run: {exc}", env.label))
     finally:
         index.close()
     results.sort(key=lambda r: envs.index(r.env))
