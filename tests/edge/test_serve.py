@@ -156,11 +156,17 @@ def test_non_canonical_urls_redirect_permanently(edge: Edge, path: str, location
 @pytest.mark.parametrize("path", ["/", "/.cloudpypi/state.sqlite", "/simple/../.cloudpypi/state.sqlite",
                                   "/packages/%2e%2e/.cloudpypi/state.sqlite", "/simple/missing/",
                                   "/packages/ab/cd/0123456789abcdef/missing-1.0.tar.gz", "/packages/ab",
-                                  "/simple/demo/index.v1_json"])
+                                  "/simple/demo/index.v1_json", "//packages/" + WHEEL,
+                                  "//simple/demo/"])
 def test_state_missing_keys_and_traversal_are_404_never_403(edge: Edge, path: str) -> None:
     response, body = edge.request("GET", path)
     assert response.status == 404, f"{path}: expected 404, got {response.status}"
     assert b"secret state" not in body
+
+
+def test_absolute_form_request_target_is_routed_by_its_path(edge: Edge) -> None:
+    response, body = edge.request("GET", f"http://127.0.0.1:{edge.port}/simple/demo/?format=text/html")
+    assert (response.status, body) == (200, PAGES["simple/demo/index.html"]), f"got {response.status}"
 
 
 def test_other_methods_are_405(edge: Edge) -> None:

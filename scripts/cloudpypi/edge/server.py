@@ -105,16 +105,23 @@ class EdgeHandler(BaseHTTPRequestHandler):
 
     # -- one request -----------------------------------------------------------------------------
     def handle_request(self, head: bool) -> None:
-        target = urlsplit(self.path)
+        words = self.requestline.split()
+        # The target as sent: http.server collapses a leading "//" in self.path; CloudFront does not.
+        raw = words[1] if len(words) == 3 else self.path
+        if not raw.startswith("/"):  # absolute-form (http://host/path), as a proxy would send it
+            parts = urlsplit(raw)
+            raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # Split by hand: urlsplit would read "//x/y" as host "x", path "/y".
+        path, _, query = raw.partition("?")
         accept_values = self.headers.get_all("Accept")
         accept = ",".join(accept_values) if accept_values else None
-        decision = rules.decide(self.command, target.path or "/", target.query, accept)
+        decision = rules.decide(self.command, path, query, accept)
         if isinstance(decision, rules.Reply):
-            self.answer_reply(decision, target.path, head)
+            self.answer_reply(decision, path, head)
             return
         key = decision.key
         if key is None:
-            self.answer_reply(rules.NOT_FOUND, target.path, head)
+            self.answer_reply(rules.NOT_FOUND, path, head)
             return
         try:
             self.serve_object(key, decision.is_page, head)
