@@ -86,7 +86,9 @@ function handler(event) {
   var request = event.request;
   var uri = request.uri;
   var qs = request.querystring || {};
-  if (request.method !== 'GET' && request.method !== 'HEAD') { return respond(405, 'Method Not Allowed', {allow: {value: 'GET, HEAD'}}); }
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    return respond(405, 'Method Not Allowed', {allow: {value: 'GET, HEAD'}});
+  }
   var path = decode(uri);
   if (path === null || /[\\\x00%]/.test(path) || path.charAt(0) !== '/') { return respond(404, 'Not Found'); }
   var segs = path.split('/');
@@ -113,7 +115,7 @@ function handler(event) {
     }
     dir += name + '/';
   }
-  var h = request.headers.accept, accept = null;
+  var h = (request.headers || {}).accept, accept = null;
   if (h) { accept = h.multiValue ? h.multiValue.map(function (v) { return v.value; }).join(',') : h.value; }
   var format = qs.format ? decode(qs.format.value) : null;
   if (qs.format && format === null) { return notAcceptable(); }
