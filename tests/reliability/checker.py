@@ -188,7 +188,7 @@ def check_mirror(view: MirrorView, *, known_good: dict[str, str] | None = None, 
                 if link.metadata_sha256:
                     _check_link(view, summary, page_key, link, link.key + ".metadata", link.metadata_sha256, None)
         if settled and len(per_page) == len(PAGES):
-            shapes = {page: sorted((l.filename, l.key, l.sha256, l.metadata_sha256) for l in links)
+            shapes = {page: sorted((x.filename, x.key, x.sha256, x.metadata_sha256) for x in links)
                       for page, links in per_page.items()}
             if shapes["index.v1_json"] != shapes["index.html"]:
                 problems.append(f"project {name}: the JSON and HTML pages list different files")

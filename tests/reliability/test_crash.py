@@ -147,9 +147,10 @@ def _resume_and_compare(cli: Cli, origin: OriginServer, target: str, view: Mirro
     pages, files = _snapshot(view)
     differing = sorted(k for k in pages.keys() | reference.pages.keys() if pages.get(k) != reference.pages.get(k))
     assert not differing, f"{label}: expected pages byte-identical to the uninterrupted run, differ: {differing[:5]}"
+    missing, extra = reference.files.keys() - files.keys(), files.keys() - reference.files.keys()
     assert files == reference.files, (
-        f"{label}: expected the same stored files as the uninterrupted run; missing "
-        f"{sorted(reference.files.keys() - files.keys())[:3]}, extra {sorted(files.keys() - reference.files.keys())[:3]}")
+        f"{label}: expected the same stored files as the uninterrupted run; missing {sorted(missing)[:3]}, "
+        f"extra {sorted(extra)[:3]}, or different bytes")
     return {"present_after_kill": len(verified), "downloaded_on_resume": len(requested), "redownloaded": len(again)}
 
 
