@@ -170,3 +170,10 @@ def test_malformed_price_file_is_a_config_error_naming_the_problem(tmp_path: Pat
     bad.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="cloudfront"):
         load_prices(bad)
+
+
+def test_a_toy_mirror_of_tiny_files_does_not_turn_egress_into_absurd_request_counts(prices: Prices) -> None:
+    # 3 files of ~1 KB: the mean download is floored at MIN_MEAN_FILE_BYTES (1 MB)
+    estimate = forecast_mirror_cost(3500, 3, 2, 100 * 10**6, prices=prices)
+    requests = next(line.quantity for line in estimate.monthly if line.item == "HTTPS requests")
+    assert requests == 2 * 100, f"100 MB of egress in 1 MB downloads, 2 requests each: got {requests}"

@@ -22,8 +22,10 @@ from cloudpypi.costs.check import CostReport, gather
 from cloudpypi.costs.model import (
     DEFAULT_INSTANCE_TYPE,
     DEFAULT_VOLUME_GB,
+    MIN_MEAN_FILE_BYTES,
     CostLine,
     MirrorUsage,
+    mean_download_bytes,
     monthly_cost,
     s3_request_cost,
 )
@@ -116,10 +118,10 @@ def build_usage(args: argparse.Namespace, prices: Prices, now: datetime, target:
     egress = int(Decimal(str(args.egress_gb)) * prices.bytes_per_gb)
     viewer = args.viewer_requests
     if viewer is None:
-        mean = size.bytes / size.files if size and size.files else 0
-        viewer = 2 * math.ceil(egress / mean) if mean else 0
-        notes.append(f"CloudFront requests: 2 per downloaded file of the mirror's mean size ({viewer:,})"
-                     if mean else "CloudFront requests: unknown without the mirror's file count; priced at 0")
+        mean = mean_download_bytes(size.bytes if size else 0, size.files if size else 0)
+        viewer = 2 * math.ceil(egress / mean)
+        notes.append(f"CloudFront requests: 2 per downloaded file of mean size {mean / 1e6:.1f} MB "
+                     f"(the mirror's, at least {MIN_MEAN_FILE_BYTES / 1e6:.0f} MB): {viewer:,}")
     misses = math.ceil(viewer * (1 - args.cache_hit_ratio))
     notes.append(f"assumed egress {args.egress_gb:g} GB/month, cache hit ratio {args.cache_hit_ratio:.0%} "
                  f"({misses:,} S3 GETs from CloudFront)")

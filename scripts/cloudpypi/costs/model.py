@@ -39,6 +39,9 @@ GETS_PER_RUN = 2
 #: The sync timer's default interval in minutes (roles/sync_service: 15min), for forecasts not told otherwise.
 DEFAULT_SYNC_INTERVAL_MIN = 15
 #: The instance type and root volume the provisioning playbooks default to.
+#: The smallest mean download size assumed when turning egress into request counts, so that a toy mirror of
+#: tiny files does not turn 100 GB of assumed egress into hundreds of millions of requests.
+MIN_MEAN_FILE_BYTES = 1_000_000
 DEFAULT_INSTANCE_TYPE = "t3.small"
 DEFAULT_VOLUME_GB = 30
 
@@ -256,9 +259,9 @@ def forecast_mirror_cost(
     if projects_changed_per_month is None:
         projects_changed_per_month = math.ceil(projects * 0.10)
         notes.append(f"projects whose pages change per month: 10% ({projects_changed_per_month:,})")
-    mean_file = total_bytes / files if files else 0
     if viewer_requests_per_month is None:
-        downloads = math.ceil(monthly_egress_bytes / mean_file) if mean_file else 0
+        mean_file = mean_download_bytes(total_bytes, files)
+        downloads = math.ceil(monthly_egress_bytes / mean_file)
         viewer_requests_per_month = 2 * downloads
         notes.append(f"viewer requests: 2 per downloaded file, {downloads:,} files of mean size "
                      f"{_human_bytes(int(mean_file))} in {_human_bytes(monthly_egress_bytes)} of egress")
@@ -287,6 +290,11 @@ def forecast_mirror_cost(
     one_time = (CostLine("S3", "initial upload PUT requests", Decimal(initial_puts), "requests", put_usd,
                          "transfer into AWS is free"),)
     return CostEstimate(estimate.monthly, one_time, estimate.assumptions, prices.as_of)
+
+
+def mean_download_bytes(total_bytes: int, files: int) -> float:
+    """The mean file size, but at least ``MIN_MEAN_FILE_BYTES``."""
+    return max(total_bytes / files if files else 0.0, float(MIN_MEAN_FILE_BYTES))
 
 
 def days_in_month(day: date) -> int:

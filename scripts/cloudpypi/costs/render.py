@@ -18,6 +18,8 @@ def usd(amount: Decimal | None) -> str:
     """$1,234.57; sub-cent amounts keep four places ($0.0040) so they do not read as zero."""
     if amount is None:
         return "n/a"
+    if 0 < abs(amount) < Decimal("0.00005"):
+        return "<$0.0001"
     if amount != 0 and abs(amount) < Decimal("0.01"):
         return f"${amount.quantize(Decimal('0.0001'), ROUND_HALF_UP)}"
     return f"${amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,}"
