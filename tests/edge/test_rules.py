@@ -182,3 +182,19 @@ def test_no_rewrite_ever_reaches_state_or_escapes() -> None:
                 "/simple/..%2f.cloudpypi/", "/packages/a/%2e%2e%2f%2e%2e%2f.cloudpypi/state.sqlite"]:
         decision = rules.decide("GET", uri, "", None)
         assert decision == rules.NOT_FOUND, f"{uri}: expected 404, got {decision}"
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["GET", "HEAD", "POST"]), st.text(max_size=50).map(lambda p: "/" + p),
+       st.text(max_size=30), st.one_of(st.none(), st.text(max_size=40)))
+def test_decide_never_crashes_and_never_serves_outside_simple_or_packages(
+        method: str, uri: str, query: str, accept: str | None) -> None:
+    decision = rules.decide(method, uri, query, accept)
+    if isinstance(decision, rules.Reply):
+        assert decision.status in (301, 404, 405, 406), f"{uri!r}: unexpected status {decision.status}"
+        if decision.status == 301:
+            assert decision.location is not None and decision.location.startswith("/simple/")
+        return
+    key = decision.key
+    assert key is not None and (key.startswith("simple/") or key.startswith("packages/")), f"{uri!r} -> {key!r}"
+    assert ".." not in key.split("/") and "" not in key.split("/"), f"{uri!r} -> unsafe key {key!r}"
