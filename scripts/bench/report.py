@@ -270,6 +270,11 @@ def markdown(doc: Document) -> str:
         "wall time.  Ratios are to the raw limit of the same target in the same round.",
         "",
     ]
+    if doc.scale.peer_s3_runs < doc.scale.runs:
+        out[-1:-1] = [
+            f"bandersnatch on S3 runs in {doc.scale.peer_s3_runs} round(s) only: it spends about 0.15 s per "
+            f"file against moto, so {doc.scale.runs} rounds of it alone would blow the time budget.  Its "
+            "ratios pair it with the raw and cloudpypi runs of the same round.", ""]
     out += _full_table(doc)
     out += ["", "## Goals", ""]
     out += _table(["goal", "measured", "verdict"], [list(g) for g in goals(doc)])

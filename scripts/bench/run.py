@@ -169,7 +169,7 @@ def full_round(ctx: Context, repeat: int, keep: bool) -> dict[str, Any]:
                       repeat=repeat)
     run.files, run.bytes = bucket_totals(ctx, "")
 
-    if ctx.bandersnatch:
+    if ctx.bandersnatch and repeat < ctx.scale.peer_s3_runs:
         fresh_bucket(ctx)
         conf = ctx.work / f"bandersnatch-s3-{repeat}.conf"
         conf.write_text(bandersnatch_config(ctx.origin.url, f"/{BUCKET}", s3_endpoint=ctx.moto.url,
