@@ -100,10 +100,6 @@ class Dropped:
     reason: str
 
 
-class UnavailableError(Exception):
-    pass
-
-
 def evaluate(marker: Marker | None, environment: dict[str, str], extra: str = "") -> bool:
     if marker is None:
         return True

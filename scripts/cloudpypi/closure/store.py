@@ -18,7 +18,6 @@ import logging
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from cloudpypi.closure.metadata import CoreMetadata
 from cloudpypi.closure.provider import Edge
@@ -135,8 +134,3 @@ def save_metadata(state: State, used: dict[str, CoreMetadata]) -> None:
         state.db.execute("DELETE FROM closure_metadata")
         state.db.executemany("INSERT INTO closure_metadata VALUES (?, ?, ?)",
                              ((sha, m.requires_python, json.dumps(list(m.requires_dist))) for sha, m in used.items()))
-
-
-def record_summary(record: ClosureRecord) -> dict[str, Any]:
-    return {"projects": len(record.files), "files": sum(len(v) for v in record.files.values()),
-            "environments": [e.label for e in record.environments], "failures": len(record.failures)}
