@@ -130,3 +130,14 @@ def test_metadata_is_read_from_the_wheel_when_the_origin_has_no_pep658_file() ->
     env_pins = computation.record.environments[0].pins
     assert env_pins.get("liba") == ["1.5"] and env_pins.get("speedup") == ["1.1"], (
         f"app's and libb's dependencies should come from the wheels' METADATA, got {env_pins}")
+
+
+def test_windows_target_takes_the_win32_marker_and_falls_back_to_a_release_with_a_fitting_wheel(
+        client: OriginClient) -> None:
+    computation = run(client, requirements=["app"], pythons=["3.12"], platforms=["win_amd64"])
+    env_pins = computation.record.environments[0].pins
+    assert env_pins.get("winonly") == ["1.0"], f"sys_platform == 'win32' holds on win_amd64: {env_pins}"
+    assert "oldpy-compat" not in env_pins
+    # liba 1.5 has a Windows wheel for cp311 only; 1.6 is yanked and 1.9rc1 a prerelease: 1.0 (pure) it is
+    assert env_pins.get("liba") == ["1.0"], f"expected liba 1.0, got {env_pins.get('liba')}"
+    assert computation.record.files["winonly"] == ["winonly-1.0-cp312-cp312-win_amd64.whl"]
