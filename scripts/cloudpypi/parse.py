@@ -166,9 +166,13 @@ def parse_html_page(body: bytes, page_url: str, expected_name: str, allowed_host
     parser = _AnchorParser()
     try:
         parser.feed(text)
+        cut_in_tag = parser.rawdata.lstrip().startswith("<")  # close() would silently drop the partial tag
         parser.close()
     except Exception as exc:  # html.parser raises assorted errors on garbage
         raise OriginError(f"project {expected_name}: HTML page cannot be parsed ({exc})") from None
+    if cut_in_tag or parser._current is not None:
+        # A page cut short would silently list fewer files, and the mirror would then drop the rest.
+        raise OriginError(f"project {expected_name}: HTML page ends inside a tag or an open link (truncated?)")
     files = []
     for attrs, label in parser.anchors:
         href = attrs.get("href") or ""
