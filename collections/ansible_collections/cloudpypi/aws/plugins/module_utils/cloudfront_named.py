@@ -85,9 +85,7 @@ def find_id(client: Any, kind: Kind, name: str) -> str | None:
             return None
 
 
-def ensure(
-    client: Any, kind: Kind, name: str, desired: dict[str, Any] | None, check_mode: bool
-) -> dict[str, Any]:
+def ensure(client: Any, kind: Kind, name: str, desired: dict[str, Any] | None, check_mode: bool) -> dict[str, Any]:
     """Make the resource called ``name`` match ``desired`` (its *Config document), or
     delete it when ``desired`` is None.  Returns the module result: changed, diff, id,
     etag and the config as it is (or would be) afterwards.

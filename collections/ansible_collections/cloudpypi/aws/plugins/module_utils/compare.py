@@ -91,10 +91,7 @@ def projected(current: Any, desired: Any) -> Any:
     if isinstance(desired, dict) and isinstance(current, dict):
         return {key: projected(current.get(key), want) for key, want in desired.items()}
     if isinstance(desired, list) and isinstance(current, list) and not _is_scalar_list(desired):
-        return [
-            projected(have, desired[index]) if index < len(desired) else have
-            for index, have in enumerate(current)
-        ]
+        return [projected(have, desired[index]) if index < len(desired) else have for index, have in enumerate(current)]
     return copy.deepcopy(current)
 
 

@@ -96,7 +96,9 @@ def find_certificates(client, domain_name, statuses):
         if token:
             kwargs["NextToken"] = token
         page = client.list_certificates(**kwargs)
-        arns.extend(c["CertificateArn"] for c in page.get("CertificateSummaryList", []) if c.get("DomainName") == domain_name)
+        arns.extend(
+            c["CertificateArn"] for c in page.get("CertificateSummaryList", []) if c.get("DomainName") == domain_name
+        )
         token = page.get("NextToken")
         if not token:
             return arns
@@ -128,7 +130,7 @@ def main():
     client = module.client("acm")
     try:
         if params["state"] == "absent":
-            arns = find_certificates(client, params["domain_name"], _USABLE + ("INACTIVE", "EXPIRED", "FAILED"))
+            arns = find_certificates(client, params["domain_name"], (*_USABLE, "INACTIVE", "EXPIRED", "FAILED"))
             if not module.check_mode:
                 for arn in arns:
                     client.delete_certificate(CertificateArn=arn)
@@ -155,8 +157,11 @@ def main():
                 WaiterConfig={"Delay": 15, "MaxAttempts": max(1, params["wait_timeout"] // 15)},
             )
             certificate = client.describe_certificate(CertificateArn=arns[0])["Certificate"]
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError,
-            botocore.exceptions.WaiterError) as error:
+    except (
+        botocore.exceptions.ClientError,
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.WaiterError,
+    ) as error:
         module.fail_json_aws(error, msg=f"Could not obtain a certificate for {params['domain_name']}")
     module.exit_json(changed=changed, arn=arns[0], status=certificate["Status"], validation_records=records)
 

@@ -198,8 +198,11 @@ def ensure_budget(client, account_id, params, check_mode):
     subscribers = subscribers_of(params["emails"], params["sns_topic_arns"])
     wanted_notes = {_key(notification_doc(n)): notification_doc(n) for n in params["notifications"]}
     before = {"budget": _budget_view(existing), "notifications": [], "subscribers": {}}
-    after = {"budget": wanted_view, "notifications": sorted(f"{k[0]} {k[1]:g}%" for k in wanted_notes),
-             "subscribers": {}}
+    after = {
+        "budget": wanted_view,
+        "notifications": sorted(f"{k[0]} {k[1]:g}%" for k in wanted_notes),
+        "subscribers": {},
+    }
 
     if existing is None:
         result["changed"] = True
@@ -233,8 +236,7 @@ def ensure_budget(client, account_id, params, check_mode):
                     AccountId=account_id, BudgetName=name, Notification=doc, Subscribers=subscribers
                 )
         elif params["compare_subscribers"]:
-            _sync_subscribers(client, account_id, name, have_notes[key], subscribers, check_mode, result,
-                              before, after)
+            _sync_subscribers(client, account_id, name, have_notes[key], subscribers, check_mode, result, before, after)
     for key, note in have_notes.items():
         if key not in wanted_notes:
             result["changed"] = True
@@ -249,9 +251,9 @@ def ensure_budget(client, account_id, params, check_mode):
 
 
 def _sync_subscribers(client, account_id, name, note, wanted, check_mode, result, before, after):
-    have = client.describe_subscribers_for_notification(
-        AccountId=account_id, BudgetName=name, Notification=note
-    ).get("Subscribers", [])
+    have = client.describe_subscribers_for_notification(AccountId=account_id, BudgetName=name, Notification=note).get(
+        "Subscribers", []
+    )
     have_set = {(s["SubscriptionType"], s["Address"]) for s in have}
     want_set = {(s["SubscriptionType"], s["Address"]) for s in wanted}
     label = f"{note['NotificationType']} {float(note['Threshold']):g}%"
@@ -260,13 +262,21 @@ def _sync_subscribers(client, account_id, name, note, wanted, check_mode, result
     for kind, address in sorted(want_set - have_set):
         result["changed"] = True
         if not check_mode:
-            client.create_subscriber(AccountId=account_id, BudgetName=name, Notification=note,
-                                     Subscriber={"SubscriptionType": kind, "Address": address})
+            client.create_subscriber(
+                AccountId=account_id,
+                BudgetName=name,
+                Notification=note,
+                Subscriber={"SubscriptionType": kind, "Address": address},
+            )
     for kind, address in sorted(have_set - want_set):
         result["changed"] = True
         if not check_mode:
-            client.delete_subscriber(AccountId=account_id, BudgetName=name, Notification=note,
-                                     Subscriber={"SubscriptionType": kind, "Address": address})
+            client.delete_subscriber(
+                AccountId=account_id,
+                BudgetName=name,
+                Notification=note,
+                Subscriber={"SubscriptionType": kind, "Address": address},
+            )
 
 
 def main():

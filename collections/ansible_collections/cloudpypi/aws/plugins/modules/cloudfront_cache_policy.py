@@ -157,7 +157,8 @@ def check_params(params):
             f"got {params['min_ttl']}, {params['default_ttl']}, {params['max_ttl']}"
         )
     if params["query_string_behavior"] in ("whitelist", "allExcept") and not params["query_string_names"]:
-        return f"cache policy {params['name']}: query_string_behavior={params['query_string_behavior']} needs query_string_names"
+        behavior = params["query_string_behavior"]
+        return f"cache policy {params['name']}: query_string_behavior={behavior} needs query_string_names"
     return None
 
 

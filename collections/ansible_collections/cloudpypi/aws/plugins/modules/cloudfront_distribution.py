@@ -136,8 +136,10 @@ def find(client, comment):
             break
     if len(matches) > 1:
         ids = ", ".join(item["Id"] for item in matches)
-        raise DistributionError(f"{len(matches)} distributions have the comment {comment!r} ({ids}); "
-                                "give them distinct comments so this module can tell them apart")
+        raise DistributionError(
+            f"{len(matches)} distributions have the comment {comment!r} ({ids}); "
+            "give them distinct comments so this module can tell them apart"
+        )
     return matches[0] if matches else None
 
 
@@ -263,16 +265,24 @@ def main():
             module.check_mode,
             params["wait_timeout"],
         )
-        if params["wait"] and result.get("changed") and result.get("id") and params["state"] == "present" \
-                and not module.check_mode:
+        if (
+            params["wait"]
+            and result.get("changed")
+            and result.get("id")
+            and params["state"] == "present"
+            and not module.check_mode
+        ):
             client.get_waiter("distribution_deployed").wait(
                 Id=result["id"], WaiterConfig={"Delay": 10, "MaxAttempts": max(1, params["wait_timeout"] // 10)}
             )
             result["status"] = "Deployed"
     except DistributionError as error:
         module.fail_json(msg=str(error))
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError,
-            botocore.exceptions.WaiterError) as error:
+    except (
+        botocore.exceptions.ClientError,
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.WaiterError,
+    ) as error:
         module.fail_json_aws(error, msg=f"Could not manage CloudFront distribution {params['comment']}")
     module.exit_json(**result)
 
