@@ -229,6 +229,9 @@ def prepare_root(settings: Settings, tarball: Path, key: Path) -> None:
     (settings.root / SSHD_DROPIN.lstrip("/")).write_text(
         "# Written by scripts/sandbox/sandbox.py: the sandbox host listens on loopback only.\n"
         f"Port {settings.ssh_port}\nListenAddress 127.0.0.1\n")
+    hosts = settings.root / "etc/hosts"
+    hosts.write_text(f"127.0.0.1\tlocalhost\n127.0.1.1\t{settings.name}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    (settings.root / "etc/hostname").write_text(f"{settings.name}\n")
     uid, gid = admin_ids(settings.root)
     ssh_dir = settings.root / "home" / ADMIN_USER / ".ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)

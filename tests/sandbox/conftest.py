@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -54,6 +55,10 @@ def on_sandbox(inventory: Path) -> bool:
     return is_sandbox_inventory(inventory)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @pytest.fixture(scope="session")
 def sandbox(on_sandbox: bool) -> Iterator[dict | None]:
     """The sandbox's state (endpoints, key); reuses a running one, tears down only what it started."""
@@ -67,6 +72,9 @@ def sandbox(on_sandbox: bool) -> Iterator[dict | None]:
     if status.returncode == 0:
         yield json.loads(status.stdout)
         return
+    # A SIGTERM (a CI timeout, say) becomes KeyboardInterrupt, so pytest still runs the teardown below.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     up = subprocess.run([*SANDBOX, "up", "--json"], capture_output=True, text=True, check=False)
     try:
         if up.returncode != 0:
