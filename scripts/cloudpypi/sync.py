@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudpypi.config import Config
-from cloudpypi.errors import CloudPyPIError, OriginError, StorageError, UnsafeInput
+from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, StorageError, UnsafeInput
 from cloudpypi.filters import project_allowed
 from cloudpypi.lock import TargetLock
 from cloudpypi.model import DistFile, ProjectPage, ProjectResult, checked_project_name
@@ -106,7 +106,7 @@ class Syncer:
                 try:
                     names.append(checked_project_name(raw))
                 except UnsafeInput as exc:
-                    raise CloudPyPIError(f"--project {raw!r}: {exc}") from None
+                    raise ConfigError(f"--project {raw!r}: {exc}") from None
             force = self.options.force or filters_changed
             unique = list(dict.fromkeys(names))
             return _Decision("projects", iter([_Todo(n, force) for n in unique]), total=len(unique))
@@ -486,6 +486,8 @@ class Syncer:
         except Stopping as exc:
             report.stopped = True
             report.failures.append(Failure("(run)", str(exc)))
+        except ConfigError:
+            raise  # a usage error, not a failed run: the CLI answers with exit 2
         except (CloudPyPIError, OSError, sqlite3.Error) as exc:
             # A run-level failure (origin down, bucket unreachable) still yields a report and exit 1.
             report.failures.append(Failure("(run)", str(exc) or type(exc).__name__))

@@ -20,9 +20,12 @@ def open_target(target: str, config: Config | None = None) -> Storage:
     """The backend for a target: ``s3://bucket[/prefix]`` or a folder path."""
     workers = config.workers if config else 10
     if is_s3_url(target):
+        from cloudpypi.state import default_state_dir
         from cloudpypi.storage.s3 import S3Storage
 
-        return S3Storage(target, max_connections=workers * 2 + 4)
+        # Spool verified downloads on disk next to the state, not in /tmp (a tmpfs, i.e. RAM, on Debian 13).
+        spool = (config.state_dir if config and config.state_dir else None) or str(default_state_dir())
+        return S3Storage(target, max_connections=workers * 2 + 4, spool_dir=spool)
     from cloudpypi.storage.folder import FolderStorage
 
     return FolderStorage(target)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import io
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,11 +70,15 @@ class FolderStorage(Storage):
         except OSError as exc:
             raise StorageError(f"cannot use {self.root} as a mirror folder: {exc.strerror}") from None
         self._real_root = os.path.realpath(self.root)
+        # realpath() costs an lstat per path component, and a file's folder is checked several times in a
+        # row (stat, staging, publish, then its .metadata): remember recent answers.  A folder swapped for
+        # a symlink after its check was never caught either (the check and the write are not atomic).
+        self._realpath = functools.lru_cache(maxsize=4096)(os.path.realpath)
 
     def _path(self, key: str) -> Path:
         path = self.root / check_key(key)
         # A symlink planted inside the tree must not redirect writes outside it.
-        real_parent = os.path.realpath(path.parent)
+        real_parent = self._realpath(str(path.parent))
         if real_parent != self._real_root and not real_parent.startswith(self._real_root + os.sep):
             raise StorageError(f"refusing {key!r}: its folder resolves outside {self.root}")
         return path
@@ -82,6 +88,8 @@ class FolderStorage(Storage):
             st = self._path(key).stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a directory is not an object
         from cloudpypi.storage.content import cache_control_for, content_type_for
 
         return ObjectInfo(

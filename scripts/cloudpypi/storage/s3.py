@@ -83,7 +83,7 @@ class S3Storage(Storage):
             max_concurrency=4,
             use_threads=True,
         )
-        spool_root = spool_dir or os.environ.get("CLOUDPYPI_SPOOL_DIR") or tempfile.gettempdir()
+        spool_root = os.environ.get("CLOUDPYPI_SPOOL_DIR") or spool_dir or tempfile.gettempdir()
         self.spool = Path(spool_root) / "cloudpypi-spool"
         self.spool.mkdir(parents=True, exist_ok=True)
 
