@@ -17,13 +17,8 @@ from support.motoserver import MotoServer
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 INVENTORY = HERE / "inventory"
-COLLECTIONS = ROOT / "collections"
 BUCKET = "cloudpypi-test-mirror"  # as in inventory/group_vars/aws_resources.yml
 REGION = "eu-west-1"
-
-if str(COLLECTIONS) not in sys.path:
-    # The cloudpypi.aws modules import as ansible_collections.cloudpypi.aws... in the Stubber tests.
-    sys.path.insert(0, str(COLLECTIONS))
 
 
 @dataclass(frozen=True)

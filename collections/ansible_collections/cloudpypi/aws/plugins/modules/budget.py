@@ -166,7 +166,7 @@ def _budget_view(budget):
         return {}
     limit = budget.get("BudgetLimit", {})
     return {
-        "amount": str(Decimal(str(limit.get("Amount", "0"))).normalize()),
+        "amount": format(Decimal(str(limit.get("Amount", "0"))).normalize(), "f"),
         "currency": limit.get("Unit"),
         "time_unit": budget.get("TimeUnit"),
         "budget_type": budget.get("BudgetType"),
