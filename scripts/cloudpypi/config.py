@@ -138,7 +138,7 @@ def _check_regexes(patterns: tuple[str, ...], where: str) -> None:
             raise ConfigError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
 
 
-def parse_config(data: dict[str, Any], source: str = "config") -> Config:
+def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> Config:
     known = {"mirror", "filters", "monitoring", "invalidation", "closure"}
     if unknown := set(data) - known:
         raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -201,8 +201,23 @@ def parse_config(data: dict[str, Any], source: str = "config") -> Config:
             raise ConfigError(f"{source} [invalidation]: unknown key {key!r}")
 
     if "closure" in data:
-        kwargs["closure"] = dict(data["closure"])
+        kwargs["closure"] = _closure_table(data["closure"], source, base_dir)
     return Config(**kwargs)
+
+
+def _closure_table(table: Any, source: str, base_dir: Path | None) -> dict[str, Any]:
+    """Validated at load time (a bad table is a usage error, exit 2); relative requirement files are
+    taken from the config file's folder, so the systemd unit's working directory does not matter."""
+    from cloudpypi.closure.spec import parse_closure
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source} [closure]: expected a table")
+    table = dict(table)
+    files = table.get("requirements_files")
+    if base_dir is not None and isinstance(files, list):
+        table["requirements_files"] = [str(base_dir / f) if isinstance(f, str) else f for f in files]
+    parse_closure(table)
+    return table
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -215,4 +230,4 @@ def load_config(path: str | Path | None) -> Config:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), path.parent.absolute())

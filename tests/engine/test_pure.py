@@ -210,3 +210,17 @@ def test_engine_source_compiles_on_python_3_11(repo_root):
     proc = subprocess.run([python311, "-m", "compileall", "-q", "-x", "__pycache__", str(repo_root / "scripts/cloudpypi")],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_closure_requirement_files_are_relative_to_the_config_file_and_bad_tables_are_usage_errors(tmp_path):
+    from cloudpypi.config import load_config
+
+    (tmp_path / "requirements.txt").write_text("idna>=3\n")
+    config_file = tmp_path / "mirror.toml"
+    config_file.write_text('[closure]\nrequirements_files = ["requirements.txt"]\npythons = ["3.12"]\n'
+                           'platforms = ["manylinux_2_28_x86_64"]\n')
+    config = load_config(config_file)
+    assert config.closure["requirements_files"] == [str(tmp_path / "requirements.txt")]
+    config_file.write_text('[closure]\nrequirements = ["idna"]\nreleases = "everything"\n')
+    with pytest.raises(ConfigError):
+        load_config(config_file)

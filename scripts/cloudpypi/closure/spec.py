@@ -8,8 +8,8 @@
     sdists = false                                        # true: add the sdists of the chosen releases
     releases = "resolved"                                 # or "matching"
 
-Relative requirements_files paths are taken from the working directory (the sync's systemd unit runs
-in the config's directory).
+Relative requirements_files paths in a config file are taken from that file's folder (config.py resolves
+them when it loads the file); in a table built in code they are taken from the working directory.
 """
 
 from __future__ import annotations
