@@ -206,10 +206,14 @@ class OriginClient:
                 raise OriginError("the origin's changelog stopped answering")
             if not entries:
                 break
+            page_start = current
             for entry in entries:
                 if not isinstance(entry, list | tuple) or len(entry) < 5:
                     raise OriginError(f"changelog entry {entry!r} is malformed")
                 name, action, entry_serial = entry[0], entry[3], entry[4]
+                # Advance first: a page ending in skipped names must not make us ask for it again forever.
+                if isinstance(entry_serial, int) and not isinstance(entry_serial, bool) and entry_serial > current:
+                    current = entry_serial
                 try:
                     normalized = checked_project_name(name)
                 except UnsafeInput as exc:
@@ -221,10 +225,8 @@ class OriginClient:
                 else:
                     changed.add(normalized)
                     removed.discard(normalized)
-                if isinstance(entry_serial, int) and entry_serial > current:
-                    current = entry_serial
-            else:
-                continue
+            if current == page_start:
+                raise OriginError(f"the origin's changelog does not advance past serial {current}")
         return changed, removed
 
     def head_serial(self) -> int | None:
