@@ -100,6 +100,9 @@ def parse_json_page(body: bytes, page_url: str, expected_name: str, allowed_host
     if name != expected_name:
         raise UnsafeInput(f"project {expected_name}: page claims to be project {name!r}")
     meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    api_version = meta.get("api-version")
+    if isinstance(api_version, str) and api_version.split(".", 1)[0] != "1":  # PEP 691: refuse unknown majors
+        raise OriginError(f"project {expected_name}: api-version {api_version!r} is not a 1.x version")
     serial = _serial(meta.get("_last-serial"), f"project {name}")
     if serial is None:
         serial = header_serial
