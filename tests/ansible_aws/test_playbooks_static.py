@@ -3,6 +3,7 @@ profile) and yamllint."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,3 +71,16 @@ def test_every_aws_role_documents_its_variables_with_the_role_prefix():
             set(defaults) - specified - {"mirror_bucket_cloudfront_distribution_arn", "mirror_bucket_readable_prefixes"}
         )
         assert not undocumented, f"expected argument_specs of {role} to cover its defaults, missing {undocumented}"
+
+
+MODULES = sorted(p.stem for p in (ROOT / "collections/ansible_collections/cloudpypi/aws/plugins/modules").glob("*.py"))
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_project_module_documentation_renders(module):
+    proc = run("ansible-doc", "--json", f"cloudpypi.aws.{module}")
+    assert proc.returncode == 0, f"expected ansible-doc to render cloudpypi.aws.{module}, got:\n{proc.stderr[-2000:]}"
+    doc = json.loads(proc.stdout)[f"cloudpypi.aws.{module}"]
+    for section in ("doc", "examples", "return"):
+        assert doc.get(section), f"expected cloudpypi.aws.{module} to document {section}"
+    assert doc["doc"]["options"], f"expected cloudpypi.aws.{module} to document its options"

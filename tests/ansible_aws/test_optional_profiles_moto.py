@@ -1,0 +1,100 @@
+"""The optional parts of mirror_cdn against moto: the custom domain (ACM certificate in us-east-1
+validated through Route 53, alias A/AAAA records), the WAF IP allowlist, and the "Example CDN"
+profile in front of pypi.org.  Both runs on one moto: the second must report changed=0."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_aws.aws_ansible_helpers import BUCKET, REGION, require_ok, run_playbook
+from support.motoserver import moto_server
+
+pytestmark = [pytest.mark.moto, pytest.mark.slow]
+
+OPTIONS = (
+    "-e",
+    "mirror_cdn_custom_domain=pypi.example.test",
+    "-e",
+    "mirror_cdn_hosted_zone=example.test",
+    "-e",
+    '{"mirror_cdn_waf_allowed_cidrs": ["192.0.2.0/24", "2001:db8:1::/48"]}',
+    "-e",
+    "cloudpypi_example_cdn_enabled=true",
+)
+
+
+@pytest.fixture(scope="module")
+def optional_moto():
+    # moto issues a requested certificate after MOTO_ACM_VALIDATION_WAIT seconds (60 by default).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_ACM_VALIDATION_WAIT", "1")
+        with moto_server() as server:
+            server.client("route53").create_hosted_zone(Name="example.test", CallerReference="tests")
+            first = require_ok(run_playbook(server, "playbooks/aws.yml", *OPTIONS))
+            second = require_ok(run_playbook(server, "playbooks/aws.yml", *OPTIONS))
+            yield server, first, second
+
+
+def distributions(moto):
+    cloudfront = moto.client("cloudfront", region_name=REGION)
+    return {
+        d["Comment"]: cloudfront.get_distribution_config(Id=d["Id"])["DistributionConfig"]
+        for d in cloudfront.list_distributions()["DistributionList"]["Items"]
+    }
+
+
+def test_optional_profiles_second_run_reports_no_change(optional_moto):
+    _, first, second = optional_moto
+    assert first.recap["changed"] > 0, f"expected the first run to create, got {first.recap}"
+    assert second.recap["changed"] == 0, f"expected changed=0, got {second.recap}; changed: {second.changed_tasks()}"
+
+
+def test_custom_domain_gets_an_issued_us_east_1_certificate_tls12_and_alias_records(optional_moto):
+    moto, _, _ = optional_moto
+    config = distributions(moto)[f"cloudpypi mirror {BUCKET}"]
+    assert config["Aliases"].get("Items") == ["pypi.example.test"], f"expected the alias, got {config['Aliases']}"
+    certificate = config["ViewerCertificate"]
+    assert certificate["ACMCertificateArn"].startswith("arn:aws:acm:us-east-1:"), f"got {certificate}"
+    assert (certificate["MinimumProtocolVersion"], certificate["SSLSupportMethod"]) == ("TLSv1.2_2021", "sni-only")
+    acm = moto.client("acm", region_name="us-east-1").describe_certificate(
+        CertificateArn=certificate["ACMCertificateArn"]
+    )["Certificate"]
+    assert (acm["DomainName"], acm["Status"]) == ("pypi.example.test", "ISSUED"), f"got {acm['Status']}"
+    route53 = moto.client("route53")
+    zone = route53.list_hosted_zones_by_name(DNSName="example.test")["HostedZones"][0]["Id"]
+    records = route53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    aliases = {r["Type"]: r["AliasTarget"] for r in records if r["Name"] == "pypi.example.test." and "AliasTarget" in r}
+    assert set(aliases) == {"A", "AAAA"}, f"expected A and AAAA alias records, got {records}"
+    assert {a["HostedZoneId"] for a in aliases.values()} == {"Z2FDTNDATAQYW2"}, f"got {aliases}"
+    validation = [r for r in records if r["Type"] == "CNAME" and r["Name"].endswith(".pypi.example.test.")]
+    assert len(validation) == 1, f"expected the ACM validation CNAME, got {records}"
+
+
+def test_waf_allowlist_blocks_everyone_else(optional_moto):
+    moto, _, _ = optional_moto
+    config = distributions(moto)[f"cloudpypi mirror {BUCKET}"]
+    waf = moto.client("wafv2", region_name="us-east-1")
+    acls = waf.list_web_acls(Scope="CLOUDFRONT")["WebACLs"]
+    assert [a["ARN"] for a in acls] == [config["WebACLId"]], f"expected the distribution to use the ACL, got {acls}"
+    acl = waf.get_web_acl(Name=acls[0]["Name"], Scope="CLOUDFRONT", Id=acls[0]["Id"])["WebACL"]
+    assert "Block" in acl["DefaultAction"], f"expected block by default, got {acl['DefaultAction']}"
+    addresses = set()
+    for rule in acl["Rules"]:
+        assert "Allow" in rule["Action"], f"expected allow rules only, got {rule}"
+        reference = rule["Statement"]["IPSetReferenceStatement"]["ARN"]
+        name, set_id = reference.split("/")[-2:]
+        addresses.update(waf.get_ip_set(Name=name, Scope="CLOUDFRONT", Id=set_id)["IPSet"]["Addresses"])
+    assert addresses == {"192.0.2.0/24", "2001:db8:1::/48"}, f"expected exactly the allowed CIDRs, got {addresses}"
+
+
+def test_example_cdn_caches_pypi_org_over_https(optional_moto):
+    moto, _, _ = optional_moto
+    config = distributions(moto)["cloudpypi example CDN for pypi.org"]
+    origin = config["Origins"]["Items"][0]
+    assert origin["DomainName"] == "pypi.org", f"got {origin}"
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only", f"got {origin['CustomOriginConfig']}"
+    behaviour = config["DefaultCacheBehavior"]
+    assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https", f"got {behaviour['ViewerProtocolPolicy']}"
+    assert behaviour["AllowedMethods"]["Items"] and set(behaviour["AllowedMethods"]["Items"]) == {"GET", "HEAD"}
+    # moto profile: legacy cache settings; PyPI negotiates on Accept, so Accept is in the key.
+    assert behaviour["ForwardedValues"]["Headers"]["Items"] == ["Accept"], f"got {behaviour['ForwardedValues']}"
