@@ -48,6 +48,8 @@ _HOSTVARS = {
     "report_dir": "sync_service_report_dir | default('/var/lib/cloudpypi/reports')",
     "instance_type": "devserver_instance_type | default('')",
     "volume_gb": "devserver_instance_root_volume_gb | default('')",
+    # The one budget the instance role may read (roles/mirror_iam scopes budgets:ViewBudget to it).
+    "budget_name": "cloudpypi_budget_name | default('cloudpypi-monthly')",
 }
 
 
@@ -66,6 +68,7 @@ class Devserver:
     report_dir: str = "/var/lib/cloudpypi/reports"
     instance_type: str = ""
     volume_gb: str = ""
+    budget_name: str = "cloudpypi-monthly"
     inventory: str = ""
 
     @property
@@ -147,6 +150,7 @@ def devserver_from_hostvars(name: str, values: dict[str, Any], inventory: str) -
         report_dir=text["report_dir"] or defaults.report_dir,
         instance_type=text["instance_type"],
         volume_gb=text["volume_gb"],
+        budget_name=text["budget_name"] or defaults.budget_name,
         inventory=inventory,
     )
 
@@ -516,7 +520,7 @@ def invalidate(c, report="latest", path=None, policy=None):
 def costs(c, egress_gb=None, json=False):
     """Spend, forecast, budget and the mirror's cost model (from the host)."""
     conn, server = target(c)
-    args = ["costs", "--config", server.config, "--report-dir", server.report_dir]
+    args = ["costs", "--config", server.config, "--report-dir", server.report_dir, "--budget", server.budget_name]
     if server.instance_type:
         args += ["--instance-type", server.instance_type]
     if server.volume_gb and server.volume_gb.isdigit():

@@ -105,3 +105,15 @@ def test_no_aws_prints_the_model_alone_with_prices_date(capsys, tmp_path) -> Non
     assert "list prices as of" in out, out
     # 50 GiB at $0.023 = $1.15
     assert "$1.15" in out, f"expected S3 storage of 50 GiB at $1.15 in:\n{out}"
+
+
+def test_budget_option_reads_only_that_budget(aws, capsys, tmp_path) -> None:
+    """The dev server's role may read one budget only (DescribeBudget on its ARN), so fab passes --budget."""
+    preload_cost_and_usage(aws, nine_days())
+    create_budget(aws, "500", name="cloudpypi-monthly")
+    create_budget(aws, "10", name="someone-elses")
+    code, out = run_costs(capsys, tmp_path, "--budget", "cloudpypi-monthly", "--json")
+    assert [b["name"] for b in json.loads(out)["budgets"]] == ["cloudpypi-monthly"], out
+    assert code == 0, "the other, exceeded budget is not this check's business"
+    code, out = run_costs(capsys, tmp_path, "--budget", "missing", "--json")
+    assert "budgets" in json.loads(out)["errors"], f"a missing budget is reported: {out}"

@@ -177,16 +177,17 @@ def test_sudo_refusal_is_explained(remote) -> None:  # noqa: F811
 
 def test_costs_passes_the_inventorys_instance_type_and_volume_and_the_egress(remote, monkeypatch) -> None:  # noqa: F811
     server = fabfile.Devserver(name="d", host="devserver.test", user="admin", instance_type="t3.medium",
-                               volume_gb="40")
+                               volume_gb="40", budget_name="team-budget")
     monkeypatch.setattr(fabfile, "target", lambda c: (connection(), server))
     remote.expect(commands=[Command(as_service(
-        "costs", "--config", CONFIG, "--report-dir", REPORTS, "--instance-type", "t3.medium", "--volume-gb", "40",
-        "--egress-gb", "250", "--json"), out=b"{}\n")])
+        "costs", "--config", CONFIG, "--report-dir", REPORTS, "--budget", "team-budget", "--instance-type",
+        "t3.medium", "--volume-gb", "40", "--egress-gb", "250", "--json"), out=b"{}\n")])
     fabfile.costs(MockContext(), egress_gb="250", json=True)
 
 
 def test_costs_over_budget_fails_the_task_with_exit_3(remote) -> None:  # noqa: F811
-    remote.expect(commands=[Command(as_service("costs", "--config", CONFIG, "--report-dir", REPORTS),
+    remote.expect(commands=[Command(as_service("costs", "--config", CONFIG, "--report-dir", REPORTS,
+                                               "--budget", "cloudpypi-monthly"),
                                     out=b"Spend passes the budget.\n", exit=3)])
     with pytest.raises(Exit) as caught:
         fabfile.costs(connection())
@@ -401,6 +402,7 @@ def test_the_sandbox_inventory_resolves_to_its_ssh_settings_templated_by_ansible
     assert (server.host, server.port, server.user) == ("127.0.0.1", port, "admin"), server
     assert server.key.endswith("/sandbox/ssh/id_ed25519") and "{{" not in server.key, server.key
     assert server.config == CONFIG and server.cli == CLI, server
+    assert server.budget_name == "cloudpypi-monthly", "the budget the instance role may read"
 
 
 def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
