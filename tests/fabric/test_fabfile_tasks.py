@@ -412,3 +412,41 @@ def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
     stderr = ("[WARNING]: Failed to parse inventory with 'ansible_collections.amazon.aws.plugins.inventory.aws_ec2'"
               " plugin: Failed to describe instances: Unable to locate credentials\n")
     assert fabfile.inventory_error(stderr) == "Failed to describe instances: Unable to locate credentials"
+
+
+# ------------------------------------------------------------------------------------- fab itself
+
+TASKS = ("costs", "deploy", "invalidate", "logs", "offboard", "onboard", "status", "sync", "test", "verify")
+
+
+def fab_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "fab"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+
+
+def test_fab_list_shows_every_task_with_its_one_line_docstring() -> None:
+    run = fab_cli("--list")
+    assert run.returncode == 0, run.stderr
+    listed = {line.split()[0]: line for line in run.stdout.splitlines()[2:] if line.startswith("  ") and
+              line.split() and not line.startswith("    ")}
+    assert set(listed) == set(TASKS), f"expected {TASKS}, got {sorted(listed)}"
+    assert all(len(line.split(maxsplit=1)) == 2 for line in listed.values()), f"a task lacks a docstring: {listed}"
+
+
+@pytest.mark.parametrize(("task", "flags"), [
+    ("deploy", ("--tags", "--check", "--playbook")),
+    ("sync", ("--origin", "--project", "--full", "--dry-run")),
+    ("invalidate", ("--report", "--path", "--policy")),
+    ("costs", ("--egress-gb", "--json")),
+    ("verify", ("--repair",)),
+    ("onboard", ("--user", "--key", "--sudo")),
+    ("offboard", ("--user",)),
+    ("logs", ("--since", "--follow")),
+])
+def test_fab_help_documents_each_flag(task: str, flags: tuple[str, ...]) -> None:
+    run = fab_cli("--help", task)
+    assert run.returncode == 0, run.stderr
+    for flag in flags:
+        line = next((ln for ln in run.stdout.splitlines() if flag in ln), "")
+        assert line and len(line.split(flag, 1)[1].split()) > 1, \
+            f"{flag} of fab {task} needs a help text:\n{run.stdout}"
