@@ -450,3 +450,13 @@ def test_fab_help_documents_each_flag(task: str, flags: tuple[str, ...]) -> None
         line = next((ln for ln in run.stdout.splitlines() if flag in ln), "")
         assert line and len(line.split(flag, 1)[1].split()) > 1, \
             f"{flag} of fab {task} needs a help text:\n{run.stdout}"
+
+
+def test_hostvars_fill_the_devserver_and_roles_defaults_fill_the_gaps() -> None:
+    server = fabfile.devserver_from_hostvars("dev", {"host": "10.0.0.5", "port": "2200", "user": "admin",
+                                                     "key": "~/.ssh/k", "venv": "", "budget_name": ""}, "inv")
+    assert (server.host, server.port, server.user) == ("10.0.0.5", 2200, "admin"), server
+    assert server.key == str(Path("~/.ssh/k").expanduser()), "the key path is expanded"
+    assert (server.cli, server.budget_name) == (CLI, "cloudpypi-monthly"), "empty values fall back to defaults"
+    with pytest.raises(Exit, match="not a number"):
+        fabfile.devserver_from_hostvars("dev", {"port": "{{ oops }}"}, "inv")
