@@ -14,7 +14,12 @@ import io
 import boto3
 import pytest
 from ansible_collections.cloudpypi.aws.plugins.module_utils import cloudfront_named
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import differences, merged, with_quantities
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import (
+    differences,
+    merged,
+    unsupported_hint,
+    with_quantities,
+)
 from ansible_collections.cloudpypi.aws.plugins.modules import budget as budget_module
 from ansible_collections.cloudpypi.aws.plugins.modules import cloudfront_cache_policy as cache_policy_module
 from ansible_collections.cloudpypi.aws.plugins.modules import cloudfront_distribution as distribution_module
@@ -801,3 +806,15 @@ def test_budget_missing_is_reported_as_none_not_an_error(budgets):
     stubber.add_client_error("describe_budget", "AccessDeniedException", http_status_code=403)
     with pytest.raises(ClientError):
         budget_module.current_budget(client, ACCOUNT, "cloudpypi-monthly")
+
+
+def test_an_endpoint_without_the_api_gets_an_actionable_hint(cloudfront):
+    client, stubber = cloudfront
+    stubber.add_client_error("list_cache_policies", "404", "Not Found", http_status_code=404)
+    with pytest.raises(ClientError) as caught:
+        cloudfront_named.find_id(client, cloudfront_named.CACHE_POLICY, "cloudpypi-simple")
+    assert "cloudpypi_moto_compat: true" in unsupported_hint(caught.value), "expected the moto hint for a 404 API"
+    stubber.add_client_error("list_cache_policies", "AccessDenied", http_status_code=403)
+    with pytest.raises(ClientError) as denied:
+        cloudfront_named.find_id(client, cloudfront_named.CACHE_POLICY, "cloudpypi-simple")
+    assert unsupported_hint(denied.value) == "", "expected no hint for an ordinary error"

@@ -113,3 +113,17 @@ def with_quantities(document: Any) -> Any:
 def diff_of(before: Any, after: Any, name: str) -> dict[str, Any]:
     """Ansible's diff dict for one resource."""
     return {"before_header": name, "after_header": name, "before": before or {}, "after": after or {}}
+
+
+def unsupported_hint(error: Exception) -> str:
+    """An explanation to add when an endpoint answers 404 to a whole API (moto 5.2.5 does for
+    cache and response-headers policies and for function publish/update)."""
+    response = getattr(error, "response", None) or {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    code = str(response.get("Error", {}).get("Code", ""))
+    if status == 404 and code in ("404", "NotFound", "Not Found"):
+        return (
+            " (the endpoint does not implement this API; against moto, the sandbox's inventory sets "
+            "cloudpypi_moto_compat: true, which leaves these resources out; see docs/ansible-aws.md)"
+        )
+    return ""

@@ -126,7 +126,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import diff_of
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import diff_of, unsupported_hint
 
 
 def _code(error):
@@ -314,7 +314,7 @@ def main():
         client = module.client("budgets", region="us-east-1")
         result = ensure_budget(client, account_id, params, module.check_mode)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(error, msg=f"Could not manage budget {params['name']}")
+        module.fail_json_aws(error, msg=f"Could not manage budget {params['name']}" + unsupported_hint(error))
     module.exit_json(**result)
 
 

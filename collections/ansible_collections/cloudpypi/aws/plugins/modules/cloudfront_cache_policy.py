@@ -112,7 +112,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named import CACHE_POLICY, ensure
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import with_quantities
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import unsupported_hint, with_quantities
 
 
 def _names(behavior_if_any, names):
@@ -185,7 +185,9 @@ def main():
     try:
         result = ensure(client, CACHE_POLICY, module.params["name"], desired_config(module.params), module.check_mode)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(error, msg=f"Could not manage cache policy {module.params['name']}")
+        module.fail_json_aws(
+            error, msg=f"Could not manage cache policy {module.params['name']}" + unsupported_hint(error)
+        )
     result["cache_policy_config"] = result.pop("config", None)
     module.exit_json(**result)
 

@@ -82,7 +82,7 @@ except ImportError:
     pass  # handled by AnsibleAWSModule
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import diff_of, differences
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import diff_of, differences, unsupported_hint
 
 
 def _error_code(error):
@@ -189,7 +189,9 @@ def main():
             module.check_mode,
         )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(error, msg=f"Could not manage CloudFront function {params['name']}")
+        module.fail_json_aws(
+            error, msg=f"Could not manage CloudFront function {params['name']}" + unsupported_hint(error)
+        )
     module.exit_json(**result)
 
 

@@ -85,6 +85,7 @@ from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named imp
     ORIGIN_ACCESS_CONTROL,
     ensure,
 )
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import unsupported_hint
 
 
 def desired_config(params):
@@ -116,7 +117,9 @@ def main():
             client, ORIGIN_ACCESS_CONTROL, module.params["name"], desired_config(module.params), module.check_mode
         )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(error, msg=f"Could not manage origin access control {module.params['name']}")
+        module.fail_json_aws(
+            error, msg=f"Could not manage origin access control {module.params['name']}" + unsupported_hint(error)
+        )
     result["origin_access_control_config"] = result.pop("config", None)
     module.exit_json(**result)
 

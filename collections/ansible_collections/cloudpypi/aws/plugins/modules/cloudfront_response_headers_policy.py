@@ -96,7 +96,7 @@ except ImportError:
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named import RESPONSE_HEADERS_POLICY, ensure
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import with_quantities
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import unsupported_hint, with_quantities
 
 
 def desired_config(params):
@@ -142,7 +142,9 @@ def main():
             client, RESPONSE_HEADERS_POLICY, module.params["name"], desired_config(module.params), module.check_mode
         )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(error, msg=f"Could not manage response headers policy {module.params['name']}")
+        module.fail_json_aws(
+            error, msg=f"Could not manage response headers policy {module.params['name']}" + unsupported_hint(error)
+        )
     result["response_headers_policy_config"] = result.pop("config", None)
     module.exit_json(**result)
 
