@@ -207,7 +207,8 @@ def test_engine_source_compiles_on_python_3_11(repo_root):
         [p, "-c", "import sys; sys.exit(sys.version_info[:2] != (3, 11))"]).returncode == 0), None)
     if python311 is None:
         pytest.skip("no Python 3.11 on this machine")
-    proc = subprocess.run([python311, "-m", "compileall", "-q", "-x", "__pycache__", str(repo_root / "scripts/cloudpypi")],
+    package = str(repo_root / "scripts/cloudpypi")
+    proc = subprocess.run([python311, "-m", "compileall", "-q", "-x", "__pycache__", package],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
