@@ -30,8 +30,8 @@ POLL_S = 0.002
 
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
-    # 16 small projects (many page writes) and 3 projects with one 2.5 MB file (long downloads)
-    return small_corpus(16, big=3, big_size=2_500_000)
+    # 12 small projects (many page writes) and 3 projects with one 2.5 MB file (long downloads)
+    return small_corpus(12, big=3, big_size=2_500_000)
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def test_folder_sync_under_origin_fault_is_complete_or_names_failures(
 
 
 @pytest.mark.moto
-@pytest.mark.parametrize("case", ["mixed_all_kinds", "corrupted_bytes", "truncated_body"])
+@pytest.mark.parametrize("case", ["mixed_all_kinds", "corrupted_bytes"])
 def test_s3_sync_under_origin_fault_is_complete_or_names_failures(
         case: str, corpus: Corpus, s3_cli: Cli, s3: S3Target) -> None:
     kind, options = CASES[case]
