@@ -107,6 +107,10 @@ class TargetLock:
                 self._etag = self.storage.stat(LOCK_KEY).etag  # type: ignore[union-attr]
                 break
             holder, etag = read_holder(self.storage)
+            if holder is not None and etag is not None and holder.token == self.token:
+                # Our create succeeded but its answer was lost (S3 500 after the write, retried: 412).
+                self._etag = etag
+                break
             if holder is not None and etag is not None and self._stale(holder):
                 log.warning("taking over a stale lock (%s)", holder.describe())
                 self.storage.delete_if_unchanged(LOCK_KEY, etag)
