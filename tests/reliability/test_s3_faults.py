@@ -75,3 +75,15 @@ def test_s3_sync_under_s3_fault_is_complete_or_names_failures(
     assert clean.returncode == 0, f"expected a clean run to converge, got {clean.describe()}"
     summary = assert_mirror_consistent(view, known_good=known_good(corpus), check_s3_metadata=True)
     assert set(summary.links) == set(known_good(corpus)), "expected every file linked after the clean run"
+
+
+def test_lock_create_that_succeeded_but_answered_500_is_recognised_as_ours(
+        origin: OriginServer, corpus: Corpus, proxy: FaultProxy, s3_cli: Cli, s3: S3Target) -> None:
+    """S3 stored the lock, the client heard 500 and retried the If-None-Match PUT: 412.  The lock is ours."""
+    target, view = s3.new("s3fault-lock-after")
+    rule = proxy.add(500, "InternalError", op="put_object", first_n=1, after=True)  # the first PUT is the lock
+    result = s3_cli.sync(origin.url, target, config=s3_cli.config({"workers": 4}), env={"AWS_ENDPOINT_URL": proxy.url})
+    assert rule.fired == 1, f"expected the lock PUT answered 500 after it succeeded, got {rule}"
+    assert result.returncode == 0, f"expected the run to recognise its own lock, got {result.describe()}"
+    assert view.read(".cloudpypi/lock") is None, "expected the lock released at the end"
+    assert_mirror_consistent(view, known_good=known_good(corpus), check_s3_metadata=True)

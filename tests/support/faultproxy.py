@@ -8,7 +8,9 @@
 The client's S3 calls are path-style (http://127.0.0.1:PORT/bucket/key), so each request is classified
 by method, path and query into an operation: put_object, upload_part, create_multipart,
 complete_multipart, get, head, delete, list, other.  A fault is answered instead of forwarding, after
-the request body has been read, so the connection stays usable and moto never sees the request.  The
+the request body has been read, so the connection stays usable and moto never sees the request; with
+after=True the request is forwarded first and the error replaces moto's answer (S3 did the work, the
+client hears a failure: the case that makes retried conditional writes interesting).  The
 draw is a hash of (seed, rule, request line, occurrence): a run is reproducible whatever the threads do.
 """
 
@@ -55,6 +57,7 @@ class ProxyRule:
     op: str | tuple[str, ...] = "any"
     rate: float = 1.0
     first_n: int | None = None
+    after: bool = False  # forward first, then answer the error instead of upstream's reply
     matched: int = 0
     fired: int = 0
     _seen: Counter[str] = field(default_factory=Counter, repr=False)
@@ -91,8 +94,8 @@ class FaultProxy:
         return f"http://{host}:{port}"
 
     def add(self, status: int, code: str, *, op: str | tuple[str, ...] = "any", rate: float = 1.0,
-            first_n: int | None = None) -> ProxyRule:
-        rule = ProxyRule(status, code, op, rate, first_n)
+            first_n: int | None = None, after: bool = False) -> ProxyRule:
+        rule = ProxyRule(status, code, op, rate, first_n, after)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -174,6 +177,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         op = classify(self.command, split.path, parse_qs(split.query, keep_blank_values=True))
         rule = self.server.proxy.decide(op, f"{self.command} {self.path}")
         if rule is not None:
+            if rule.after:
+                self._forward(body, reply=False)
             self._fault(rule)
             return
         self._forward(body)
@@ -189,7 +194,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, reply: bool = True) -> None:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         if body or self.command in ("PUT", "POST"):
             headers["Content-Length"] = str(len(body))
@@ -198,6 +203,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             connection.request(self.command, self.path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
+            if not reply:
+                return
             self.send_response(response.status, response.reason)
             for name, value in response.getheaders():
                 if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
