@@ -6,6 +6,7 @@ missing or wrong object."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -21,12 +22,14 @@ pytestmark = pytest.mark.moto
 
 MULTIPART_FILE = 20 * 2**20  # over the engine's 16 MiB multipart threshold: two UploadPart calls
 
-CASES: dict[str, list[tuple[int, str, str | tuple[str, ...]]]] = {
+CASES: dict[str, list[tuple[Any, ...]]] = {  # (status, code, operations[, after: the write happened])
     "slowdown_503_on_put": [(503, "SlowDown", "put_object")],
     "internal_error_500_on_put": [(500, "InternalError", "put_object")],
     "slowdown_503_on_upload_part": [(503, "SlowDown", "upload_part")],
     "internal_error_500_on_upload_part": [(500, "InternalError", "upload_part")],
     "mixed_on_every_call": [(503, "SlowDown", "any"), (500, "InternalError", "any")],
+    "internal_error_500_after_the_write": [(500, "InternalError", ("put_object", "upload_part", "complete_multipart"),
+                                            True)],
 }
 
 
@@ -55,7 +58,8 @@ def test_s3_sync_under_s3_fault_is_complete_or_names_failures(
         case: str, origin: OriginServer, corpus: Corpus, proxy: FaultProxy, s3_cli: Cli, s3: S3Target) -> None:
     target, view = s3.new(f"s3fault-{case.replace('_', '-')}")
     rate = 0.3 / len(CASES[case])  # the total fault rate stays at 30%
-    rules = [proxy.add(status, code, op=op, rate=rate) for status, code, op in CASES[case]]
+    rules = [proxy.add(status, code, op=op, rate=rate, after=bool(after and after[0]))
+             for status, code, op, *after in CASES[case]]
     if "upload_part" in case:  # only two parts: make sure one is refused, whatever the draw
         rules.insert(0, proxy.add(CASES[case][0][0], CASES[case][0][1], op="upload_part", first_n=1))
     result = s3_cli.sync(origin.url, target, config=s3_cli.config({"workers": 4}),
