@@ -6,6 +6,8 @@ Which server the suite checks comes from CLOUDPYPI_INVENTORY (default inventory/
   started.  Where the sandbox cannot run, the tests skip with the reason; under CI=true they fail.
 - any other inventory (`fab test` against inventory/aws): nothing is started or changed; the
   testinfra checks run against the deployed dev server, and sandbox_only tests skip.
+CLOUDPYPI_TEST_DEPLOY=0 checks the sandbox as it is (`fab test` after `fab deploy`): the sandbox must
+already be up, and the host plays are not run (their idempotence tests skip).
 """
 
 from __future__ import annotations
@@ -28,11 +30,16 @@ from support.sandboxhost import (
     SshTarget,
     inventory_path,
     is_sandbox_inventory,
+    resolve_json,
     resolve_ssh_target,
     run_playbook,
 )
 
 SANDBOX = [sys.executable, str(ROOT / "scripts" / "sandbox" / "sandbox.py")]
+
+
+def _deploy() -> bool:
+    return os.environ.get("CLOUDPYPI_TEST_DEPLOY", "1") != "0"
 
 
 def _in_ci() -> bool:
@@ -72,6 +79,8 @@ def sandbox(on_sandbox: bool) -> Iterator[dict | None]:
     if status.returncode == 0:
         yield json.loads(status.stdout)
         return
+    if not _deploy():
+        _unavailable("CLOUDPYPI_TEST_DEPLOY=0 but the sandbox is not up: run `make sandbox-up` and `fab deploy`")
     # A SIGTERM (a CI timeout, say) becomes KeyboardInterrupt, so pytest still runs the teardown below.
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _interrupt)
@@ -137,7 +146,7 @@ def play_env(aws_env: dict[str, str], origin: object | None, source_snapshot: Pa
 @pytest.fixture(scope="session")
 def host_plays(sandbox: dict | None, inventory: Path, play_env: dict[str, str]) -> tuple[PlayRun, PlayRun] | None:
     """The host plays run twice against the sandbox (first run, then the idempotence run)."""
-    if sandbox is None:
+    if sandbox is None or not _deploy():
         return None
     first = run_playbook("playbooks/devserver.yml", inventory, play_env, "--tags", "host")
     assert first.ok, f"first host play failed:\n{first.tail()}"
@@ -149,6 +158,14 @@ def host_plays(sandbox: dict | None, inventory: Path, play_env: dict[str, str]) 
 @pytest.fixture(scope="session")
 def ssh_target(inventory: Path, host_plays: object) -> SshTarget:
     return resolve_ssh_target(inventory)
+
+
+@pytest.fixture(scope="session")
+def team_members(inventory: Path, host_plays: object) -> list[dict]:
+    """The team list as the inventory defines it (what the team role applied)."""
+    members = resolve_json(inventory, "team_members | default([])")
+    assert isinstance(members, list)
+    return members
 
 
 @pytest.fixture(scope="session")

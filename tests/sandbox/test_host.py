@@ -91,26 +91,44 @@ def test_timesyncd_enabled_and_running_unless_in_a_container(host):
 # --- team ----------------------------------------------------------------------------------------------
 
 
-def test_team_members_exist_with_their_keys_and_groups(host, sandbox_only):
-    alice, bob = host.user("alice"), host.user("bob")
-    assert alice.exists and bob.exists, "expected the sandbox's example members alice and bob"
-    assert "cloudpypi-team" in alice.groups and "cloudpypi-team" in bob.groups, (
-        f"expected both in cloudpypi-team, got alice={alice.groups} bob={bob.groups}")
-    with host.sudo():
-        keys = host.file("/home/alice/.ssh/authorized_keys")
-        assert keys.user == "alice" and keys.mode == 0o600, f"expected alice's keys 0600, got {oct(keys.mode)}"
-        assert keys.content_string.count("ssh-ed25519 ") == 1 and "alice@sandbox" in keys.content_string, (
-            f"expected exactly alice's one key, got {keys.content_string!r}")
+def present(members: list[dict]) -> list[dict]:
+    return [m for m in members if m.get("state", "present") == "present"]
 
 
-def test_sudo_only_for_members_marked_sudo(host, sandbox_only):
-    assert "cloudpypi-sudo" in host.user("alice").groups, "expected alice (sudo: true) in cloudpypi-sudo"
-    assert "cloudpypi-sudo" not in host.user("bob").groups, "expected bob (sudo: false) not in cloudpypi-sudo"
-    with host.sudo():
-        alice = host.run("sudo -l -U alice")
-        bob = host.run("sudo -l -U bob")
-    assert "NOPASSWD: ALL" in alice.stdout, f"expected alice to have full sudo, got {alice.stdout!r}"
-    assert "NOPASSWD: ALL" not in bob.stdout, f"expected bob without full sudo, got {bob.stdout!r}"
+def test_listed_members_exist_with_exactly_their_keys(host, team_members):
+    if not present(team_members):
+        pytest.skip("the inventory lists no team members")
+    for member in present(team_members):
+        user = host.user(member["name"])
+        assert user.exists and "cloudpypi-team" in user.groups, (
+            f"expected {member['name']} to exist in cloudpypi-team, got exists={user.exists} groups={user.groups}")
+        with host.sudo():
+            keys = host.file(f"{user.home}/.ssh/authorized_keys")
+            lines = [line for line in keys.content_string.splitlines() if line.strip()]
+            assert (keys.user, keys.mode) == (member["name"], 0o600), (
+                f"expected {member['name']}'s authorized_keys owned by them, 0600, got {keys.user} {oct(keys.mode)}")
+        expected = sorted(k.strip() for k in member["ssh_keys"])
+        assert sorted(lines) == expected, f"expected exactly {member['name']}'s listed keys, got {lines}"
+
+
+def test_sudo_only_for_members_marked_sudo(host, team_members):
+    if not present(team_members):
+        pytest.skip("the inventory lists no team members")
+    for member in present(team_members):
+        with host.sudo():
+            rules = host.run(f"sudo -l -U {member['name']}").stdout
+        wants = bool(member.get("sudo", False))
+        assert ("NOPASSWD: ALL" in rules) == wants, (
+            f"expected {member['name']} {'with' if wants else 'without'} full sudo, got {rules!r}")
+        assert ("cloudpypi-sudo" in host.user(member["name"]).groups) == wants, (
+            f"expected {member['name']} {'in' if wants else 'not in'} cloudpypi-sudo")
+
+
+def test_no_managed_account_outside_the_list(host, team_members):
+    listed = {m["name"] for m in present(team_members)}
+    group = host.run("getent group cloudpypi-team")
+    members = set(filter(None, group.stdout.strip().split(":")[-1].split(","))) if group.rc == 0 else set()
+    assert members <= listed, f"expected cloudpypi-team to hold only listed members {listed}, got {members}"
 
 
 def test_motd_names_the_commands_to_run(host):

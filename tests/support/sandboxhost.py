@@ -1,12 +1,13 @@
 """Helpers for the dev-server tests: run playbooks and parse their recap, and resolve the dev server's
 SSH settings from an Ansible inventory (templated values and env overrides included).
 
-    from support.sandboxhost import inventory_path, resolve_ssh_target, run_playbook
+    from support.sandboxhost import inventory_path, resolve_json, resolve_ssh_target, run_playbook
 
     target = resolve_ssh_target(inventory_path())      # host, port, user, key from the inventory
     testinfra.get_host(target.testinfra_spec(), **target.testinfra_kwargs())
     run = run_playbook("playbooks/onboard.yml", inventory_path(), env)
     assert run.recap["sandbox-devserver"]["changed"] == 0
+    members = resolve_json(inventory_path(), "team_members | default([])")
 """
 
 from __future__ import annotations
@@ -119,17 +120,18 @@ class SshTarget:
         return [*args, f"{user or self.user}@{self.host}"]
 
 
-_RESOLVE = ("{{ {'host': ansible_host | default(inventory_hostname), 'port': ansible_port | default(22) | int,"
+_RESOLVE = ("{'host': ansible_host | default(inventory_hostname), 'port': ansible_port | default(22) | int,"
             " 'user': ansible_user | default('admin'), 'key': ansible_ssh_private_key_file | default(''),"
-            " 'common': ansible_ssh_common_args | default('')} | to_json }}")
+            " 'common': ansible_ssh_common_args | default('')}")
 
 
-def resolve_ssh_target(inventory: Path, group: str = DEVSERVER_GROUP) -> SshTarget:
-    """The first host of the group, with its connection variables templated by Ansible itself."""
+def resolve_json(inventory: Path, expression: str, group: str = DEVSERVER_GROUP) -> object:
+    """A Jinja expression evaluated by Ansible for the group's first host (inventory vars templated,
+    lookups and env overrides applied), without connecting to it."""
     env = {**os.environ, "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.json", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1"}
     proc = subprocess.run(["ansible", "-i", str(inventory), group, "-m", "ansible.builtin.debug",
-                           "-a", f"msg={_RESOLVE}"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+                           "-a", f"msg={{{{ {expression} | to_json }}}}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
     try:
         result = json.loads(proc.stdout)
         hosts = result["plays"][0]["tasks"][0]["hosts"]
@@ -138,6 +140,12 @@ def resolve_ssh_target(inventory: Path, group: str = DEVSERVER_GROUP) -> SshTarg
                            f"{proc.stderr.strip()[-800:] or proc.stdout[-800:]}") from None
     if not hosts:
         raise RuntimeError(f"inventory {inventory} has no host in group {group}")
-    data = json.loads(next(iter(hosts.values()))["msg"])
+    return json.loads(next(iter(hosts.values()))["msg"])
+
+
+def resolve_ssh_target(inventory: Path, group: str = DEVSERVER_GROUP) -> SshTarget:
+    """The first host of the group, with its connection variables templated by Ansible itself."""
+    data = resolve_json(inventory, _RESOLVE, group)
+    assert isinstance(data, dict)
     return SshTarget(host=data["host"], port=int(data["port"]), user=data["user"], key=data["key"] or None,
                      common_args=data["common"])
