@@ -98,3 +98,23 @@ def test_example_cdn_caches_pypi_org_over_https(optional_moto):
     assert behaviour["AllowedMethods"]["Items"] and set(behaviour["AllowedMethods"]["Items"]) == {"GET", "HEAD"}
     # moto profile: legacy cache settings; PyPI negotiates on Accept, so Accept is in the key.
     assert behaviour["ForwardedValues"]["Headers"]["Items"] == ["Accept"], f"got {behaviour['ForwardedValues']}"
+
+
+def test_teardown_removes_the_domain_records_certificate_and_waf():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MOTO_ACM_VALIDATION_WAIT", "1")
+        with moto_server() as moto:
+            zone = moto.client("route53").create_hosted_zone(Name="example.test", CallerReference="t")["HostedZone"]
+            require_ok(run_playbook(moto, "playbooks/aws.yml", *OPTIONS))
+            require_ok(
+                run_playbook(moto, "playbooks/teardown.yml", *OPTIONS, "-e", f"cloudpypi_teardown_confirm={BUCKET}")
+            )
+            records = moto.client("route53").list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+            assert {r["Type"] for r in records} == {"NS", "SOA"}, f"expected only the zone's own records, got {records}"
+            certificates = moto.client("acm", region_name="us-east-1").list_certificates()["CertificateSummaryList"]
+            assert certificates == [], f"expected the requested certificate deleted, got {certificates}"
+            waf = moto.client("wafv2", region_name="us-east-1")
+            assert waf.list_web_acls(Scope="CLOUDFRONT")["WebACLs"] == [], "expected the web ACL deleted"
+            assert waf.list_ip_sets(Scope="CLOUDFRONT")["IPSets"] == [], "expected the IP sets deleted"
+            cloudfront = moto.client("cloudfront", region_name=REGION)
+            assert not cloudfront.list_distributions()["DistributionList"].get("Items"), "expected no distribution"

@@ -68,9 +68,15 @@ status:
   description: ACM status, e.g. PENDING_VALIDATION or ISSUED.
   returned: when state is present
   type: str
+deleted:
+  description: ARNs of the certificates deleted (state absent).
+  returned: when state is absent
+  type: list
+  elements: str
 validation_records:
-  description: DNS records proving control of the domain (name, type, value).
-  returned: when state is present
+  description: DNS records proving control of the domain (name, type, value); for C(absent), those of the
+    deleted certificates, so that they can be removed from DNS.
+  returned: always
   type: list
   elements: dict
 """
@@ -131,10 +137,12 @@ def main():
     try:
         if params["state"] == "absent":
             arns = find_certificates(client, params["domain_name"], (*_USABLE, "INACTIVE", "EXPIRED", "FAILED"))
-            if not module.check_mode:
-                for arn in arns:
+            records = []
+            for arn in arns:
+                records.extend(validation_records(client, arn, time.time())[1])
+                if not module.check_mode:
                     client.delete_certificate(CertificateArn=arn)
-            module.exit_json(changed=bool(arns), deleted=arns)
+            module.exit_json(changed=bool(arns), deleted=arns, validation_records=records)
 
         changed = False
         arns = find_certificates(client, params["domain_name"], _USABLE)
