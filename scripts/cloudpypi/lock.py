@@ -130,9 +130,13 @@ class TargetLock:
                 if self._etag and self.storage.replace_if_unchanged(LOCK_KEY, self._payload(), self._etag):
                     info = self.storage.stat(LOCK_KEY)
                     self._etag = info.etag if info else None
-                else:
-                    log.error("lost the lock on %s: another run took it over", self.storage.url)
-                    return
+                    continue
+                holder, etag = read_holder(self.storage)
+                if holder is not None and etag is not None and holder.token == self.token:
+                    self._etag = etag  # our renewal was written but its answer was lost: still ours
+                    continue
+                log.error("lost the lock on %s: another run took it over", self.storage.url)
+                return
 
     def release(self) -> None:
         self._stop.set()
