@@ -273,3 +273,24 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
         assert alarms == [], "expected no alarm"
         budgets = moto.client("budgets", region_name="us-east-1").describe_budgets(AccountId="123456789012")
         assert not budgets.get("Budgets"), "expected no budget"
+
+
+def test_index_policy_change_handler_invalidates_the_index_pages(provisioned, aws_moto):
+    cloudfront = client(aws_moto, "cloudfront")
+    distribution = next(
+        d
+        for d in cloudfront.list_distributions()["DistributionList"]["Items"]
+        if d["Comment"] == f"cloudpypi mirror {BUCKET}"
+    )
+    require_ok(
+        run_playbook(
+            aws_moto,
+            "tests/ansible_aws/playbooks/invalidate-handler.yml",
+            "-e",
+            f"mirror_cdn_distribution_id={distribution['Id']}",
+        )
+    )
+    listed = cloudfront.list_invalidations(DistributionId=distribution["Id"])["InvalidationList"].get("Items", [])
+    assert listed, "expected the handler to create an invalidation"
+    batch = cloudfront.get_invalidation(DistributionId=distribution["Id"], Id=listed[0]["Id"])["Invalidation"]
+    assert batch["InvalidationBatch"]["Paths"]["Items"] == ["/simple/*"], f"got {batch['InvalidationBatch']}"
