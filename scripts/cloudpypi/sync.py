@@ -292,14 +292,17 @@ class Syncer:
         if item.size is not None and item.size > self.config.max_file_size:
             raise OriginError(f"{item.size} bytes is over the {self.config.max_file_size}-byte cap")
         added = 0
-        if not self._already_stored(item):
+        fetched = not self._already_stored(item)
+        if fetched:
             added = self._download(item.url, item.key, item.sha256, item.size, "file")
             self.progress.file_done(added)
         with_metadata = True
         if item.has_metadata and item.metadata_sha256:
             url, key = item.url + ".metadata", item.metadata_key
             try:
-                if not self._already_stored(item, key, item.metadata_sha256, None):
+                # The file is always published before its .metadata, so a file that was missing has no
+                # .metadata worth looking up (at worst, an identical one is overwritten): one S3 HEAD saved.
+                if fetched or not self._already_stored(item, key, item.metadata_sha256, None):
                     self._download(url, key, item.metadata_sha256, None, "metadata")
             except (OriginError, StorageError) as exc:
                 log.warning("%s: %s", item.filename, exc)
