@@ -19,6 +19,9 @@ from urllib.parse import unquote, urlsplit
 from .mirrorview import MirrorView
 
 PAGES = ("index.v1_json", "index.v1_html", "index.html")
+PAGE_TYPES = {"index.v1_json": "application/vnd.pypi.simple.v1+json",
+              "index.v1_html": "application/vnd.pypi.simple.v1+html", "index.html": "text/html; charset=utf-8"}
+FILE_CACHE_CONTROL = "max-age=31536000, immutable"
 _PAGE_KEY = re.compile(r"^simple/([^/]+)/(index\.v1_json|index\.v1_html|index\.html)$")
 
 
@@ -156,6 +159,13 @@ def check_mirror(view: MirrorView, *, known_good: dict[str, str] | None = None, 
         elif key not in ("simple/index.html", "simple/index.v1_html", "simple/index.v1_json"):
             problems.append(f"unexpected object under simple/: {key}")
     summary.projects = set(pages)
+    if check_s3_metadata:
+        for name, representations in pages.items():
+            for page in representations:
+                content_type, cache_control = view.headers(f"simple/{name}/{page}")
+                if content_type != PAGE_TYPES[page] or not (cache_control or "").startswith("max-age="):
+                    problems.append(f"simple/{name}/{page}: served as {content_type!r}, Cache-Control "
+                                    f"{cache_control!r}; expected {PAGE_TYPES[page]!r} and max-age")
 
     for key in view.keys("packages/"):
         result = view.sha256(key)
@@ -169,6 +179,9 @@ def check_mirror(view: MirrorView, *, known_good: dict[str, str] | None = None, 
             recorded = view.stored_sha256(key)
             if recorded != result[0]:
                 problems.append(f"{key}: x-amz-meta-sha256 {recorded} but the bytes hash to {result[0]}")
+            content_type, cache_control = view.headers(key)
+            if cache_control != FILE_CACHE_CONTROL or not content_type or content_type == "binary/octet-stream":
+                problems.append(f"{key}: served as {content_type!r} with Cache-Control {cache_control!r}")
 
     for name, representations in sorted(pages.items()):
         if settled and set(representations) != set(PAGES):
@@ -236,6 +249,7 @@ def assert_mirror_consistent(view: MirrorView, *, known_good: dict[str, str] | N
                              settled: bool = True, check_s3_metadata: bool = False) -> MirrorSummary:
     """Fail with every problem listed unless the mirror is consistent.
 
+    check_s3_metadata: also each object's x-amz-meta-sha256, Content-Type and Cache-Control.
     settled=True (after a run that finished, even with failures): every project has all three pages,
     they agree, and the root lists exactly the projects that have pages.  settled=False (after a
     SIGKILL): pages may be mid-replacement, so only "every link is present and correct" and "the root

@@ -119,6 +119,11 @@ class Cli:
         data = json.loads(report.read_text()) if report.exists() else None
         return SyncResult(proc.returncode, stdout, stderr, data, time.monotonic() - started)
 
+    def verify(self, target: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        """`cloudpypi verify --target T`: the engine's own check, as a cross-check of the suite's."""
+        return subprocess.run([sys.executable, "-m", "cloudpypi", "verify", "--target", target], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
     def start(self, origin: str, target: str, *, config: Path | None = None, extra: Iterable[str] = (),
               env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """Start a sync in its own process group (so a test can SIGKILL the whole group)."""

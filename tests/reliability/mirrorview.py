@@ -25,6 +25,9 @@ class MirrorView(Protocol):
     def stored_sha256(self, key: str) -> str | None:
         """The sha256 the backend recorded for the object (S3 metadata), or None."""
 
+    def headers(self, key: str) -> tuple[str | None, str | None]:
+        """(Content-Type, Cache-Control) the backend serves the object with, where it stores them."""
+
 
 @dataclass
 class FolderView:
@@ -59,6 +62,9 @@ class FolderView:
 
     def stored_sha256(self, key: str) -> str | None:
         return None
+
+    def headers(self, key: str) -> tuple[str | None, str | None]:
+        return None, None
 
 
 @dataclass
@@ -100,6 +106,10 @@ class S3View:
     def stored_sha256(self, key: str) -> str | None:
         head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
         return head.get("Metadata", {}).get("sha256")
+
+    def headers(self, key: str) -> tuple[str | None, str | None]:
+        head = self.head(key)
+        return head.get("ContentType"), head.get("CacheControl")
 
     def head(self, key: str) -> dict[str, Any]:
         return self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)

@@ -19,7 +19,7 @@ from support.fakeorigin import Corpus, OriginServer, running_origin
 from .checker import assert_mirror_consistent, check_mirror
 from .conftest import S3Target
 from .harness import Cli, kill_group, known_good, project_names, record, small_corpus
-from .mirrorview import FolderView, MirrorView
+from .mirrorview import FolderView, MirrorView, S3View
 
 SEED = 20261129
 FOLDER_KILLS = 20
@@ -143,7 +143,7 @@ def _resume_and_compare(cli: Cli, origin: OriginServer, target: str, view: Mirro
                  for kind in ("file", "metadata") for path in origin.counters.paths(kind)}
     again = sorted(requested & verified)
     assert not again, f"{label}: expected no re-download of verified files, got {len(again)}: {again[:3]}"
-    summary = assert_mirror_consistent(view, known_good=good)
+    summary = assert_mirror_consistent(view, known_good=good, check_s3_metadata=isinstance(view, S3View))
     pages, files = {key: view.read(key) or b"" for key in view.keys("simple/")}, summary.files  # hashed already
     differing = sorted(k for k in pages.keys() | reference.pages.keys() if pages.get(k) != reference.pages.get(k))
     assert not differing, f"{label}: expected pages byte-identical to the uninterrupted run, differ: {differing[:5]}"
@@ -174,6 +174,8 @@ def test_folder_sigkill_at_20_moments_stays_consistent_and_resumes_without_redow
         label = f"kill {kills} ({trigger} {at:.2f}s)"
         outcome = _resume_and_compare(cli, origin, target, view, corpus, reference, config, label)
         outcomes.append({"trigger": trigger, "at": at, **outcome})
+    engine_check = cli.verify(target)
+    assert engine_check.returncode == 0, f"expected cloudpypi verify to pass after resuming: {engine_check.stdout}"
     record("crash", target="folder", kills=kills, attempts=attempts, reference_s=reference.duration,
            redownloaded=sum(o["redownloaded"] for o in outcomes),
            present_after_kill=[o["present_after_kill"] for o in outcomes],
@@ -213,6 +215,8 @@ def _s3_kills(origin: OriginServer, corpus: Corpus, reference: Reference, s3_cli
         outcome = _resume_and_compare(s3_cli, origin, target, view, corpus, reference, config,
                                       f"S3 kill {kills} (at {at:.2f}s)")
         outcomes.append({"at": at, **outcome})
+    engine_check = s3_cli.verify(target)
+    assert engine_check.returncode == 0, f"expected cloudpypi verify to pass after resuming: {engine_check.stdout}"
     record("crash", target="s3", kills=kills, attempts=attempts,
            redownloaded=sum(o["redownloaded"] for o in outcomes),
            present_after_kill=[o["present_after_kill"] for o in outcomes],
