@@ -29,7 +29,7 @@ def provisioned(aws_moto):
         "instance_second": require_ok(run_playbook(aws_moto, INSTANCE_PLAYBOOK)),
     }
     for name, run in runs.items():
-        log.warning("%s: %.1f s, %s", name, run.seconds, run.recap)
+        log.info("%s: %.1f s, %s", name, run.seconds, run.recap)
     return runs
 
 
