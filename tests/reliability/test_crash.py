@@ -24,7 +24,7 @@ from .mirrorview import FolderView, MirrorView, S3View
 SEED = 20261129
 FOLDER_KILLS = 20
 S3_KILLS = 5
-SLOW_BANDWIDTH = 4_000_000  # bytes/s per connection while a kill is pending: downloads are mid-flight
+SLOW_BANDWIDTH = 6_000_000  # bytes/s per connection while a kill is pending: downloads are mid-flight
 POLL_S = 0.002
 
 

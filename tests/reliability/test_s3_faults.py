@@ -35,7 +35,7 @@ CASES: dict[str, list[tuple[Any, ...]]] = {  # (status, code, operations[, after
 
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
-    corpus = small_corpus(3)
+    corpus = small_corpus(2)
     corpus.add_project("huge-wheel", [{"version": "1.0", "files": [("py3-none-any", MULTIPART_FILE)]}])
     corpus.build_all()
     return corpus
