@@ -145,7 +145,7 @@ def _root_names(key: str, body: bytes | None, problems: list[str]) -> set[str] |
 
 
 def check_mirror(view: MirrorView, *, known_good: dict[str, str] | None = None, settled: bool = True,
-                 check_s3_metadata: bool = False) -> MirrorSummary:
+                 check_s3_metadata: bool = False, removed: frozenset[str] = frozenset()) -> MirrorSummary:
     """Collect every consistency problem (see assert_mirror_consistent)."""
     summary = MirrorSummary()
     problems = summary.problems
@@ -218,7 +218,7 @@ def check_mirror(view: MirrorView, *, known_good: dict[str, str] | None = None, 
                                 f"omits {sorted(summary.projects - names)[:5]} that have pages")
     else:
         for key, names in present.items():
-            if not_there := names - summary.projects:
+            if not_there := names - summary.projects - removed:
                 problems.append(f"{key}: lists {sorted(not_there)[:5]} whose pages are missing")
     summary.root_projects = set().union(*present.values()) if present else set()
     return summary
@@ -246,7 +246,8 @@ def _check_link(view: MirrorView, summary: MirrorSummary, page_key: str, link: L
 
 
 def assert_mirror_consistent(view: MirrorView, *, known_good: dict[str, str] | None = None,
-                             settled: bool = True, check_s3_metadata: bool = False) -> MirrorSummary:
+                             settled: bool = True, check_s3_metadata: bool = False,
+                             removed: frozenset[str] = frozenset()) -> MirrorSummary:
     """Fail with every problem listed unless the mirror is consistent.
 
     check_s3_metadata: also each object's x-amz-meta-sha256, Content-Type and Cache-Control.
@@ -254,9 +255,12 @@ def assert_mirror_consistent(view: MirrorView, *, known_good: dict[str, str] | N
     they agree, and the root lists exactly the projects that have pages.  settled=False (after a
     SIGKILL): pages may be mid-replacement, so only "every link is present and correct" and "the root
     lists no project whose page is missing" are required.  known_good maps packages/ keys to the
-    origin's sha256: anything else stored there is corrupt or foreign.
+    origin's sha256: anything else stored there is corrupt or foreign.  removed: projects removed
+    upstream, whose pages go at once while the root index still lists them until it is rewritten
+    (allowed only when not settled).
     """
-    summary = check_mirror(view, known_good=known_good, settled=settled, check_s3_metadata=check_s3_metadata)
+    summary = check_mirror(view, known_good=known_good, settled=settled, check_s3_metadata=check_s3_metadata,
+                           removed=removed)
     assert not summary.problems, (
         f"mirror {view.name} is inconsistent: expected no problems, got {len(summary.problems)}:\n  "
         + "\n  ".join(summary.problems[:40])

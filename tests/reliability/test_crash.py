@@ -6,6 +6,7 @@ downloads no file that was already stored and verified."""
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from .mirrorview import FolderView, MirrorView, S3View
 SEED = 20261129
 FOLDER_KILLS = 20
 S3_KILLS = 5
+INCREMENTAL_KILLS = 6
 SLOW_BANDWIDTH = 6_000_000  # bytes/s per connection while a kill is pending: downloads are mid-flight
 POLL_S = 0.002
 
@@ -130,9 +132,10 @@ def _kill_once(cli: Cli, origin: OriginServer, target: str, view: MirrorView, tr
 
 
 def _resume_and_compare(cli: Cli, origin: OriginServer, target: str, view: MirrorView, corpus: Corpus,
-                        reference: Reference, config: Path, label: str) -> dict[str, Any]:
-    good = known_good(corpus)
-    after_kill = check_mirror(view, known_good=good, settled=False)
+                        reference: Reference, config: Path, label: str, good: dict[str, str] | None = None,
+                        removed: frozenset[str] = frozenset()) -> dict[str, Any]:
+    good = good or known_good(corpus)
+    after_kill = check_mirror(view, known_good=good, settled=False, removed=removed)
     assert not after_kill.problems, f"{label}: expected a consistent mirror after SIGKILL, got {after_kill.problems}"
     verified = {key for key, digest in after_kill.files.items() if good.get(key) == digest}
     origin.faults.clear()
@@ -220,4 +223,52 @@ def _s3_kills(origin: OriginServer, corpus: Corpus, reference: Reference, s3_cli
     record("crash", target="s3", kills=kills, attempts=attempts,
            redownloaded=sum(o["redownloaded"] for o in outcomes),
            present_after_kill=[o["present_after_kill"] for o in outcomes],
+           downloaded_on_resume=[o["downloaded_on_resume"] for o in outcomes])
+
+
+def test_folder_sigkill_during_an_incremental_run_with_removals_converges(tmp_path: Path) -> None:
+    """Kills land while existing pages are replaced, a release and a project are removed, a release is
+    yanked and new files arrive (a changelog run on top of a complete mirror)."""
+    corpus = small_corpus(8, big=2, big_size=2_500_000)
+    rng = random.Random(SEED + 2)
+    cli = Cli(tmp_path)
+    config = cli.config({"workers": 4})
+    with running_origin(corpus, seed=SEED) as origin:
+        base = tmp_path / "base"
+        assert cli.sync(origin.url, str(base), config=config).returncode == 0
+        good = known_good(corpus)
+        corpus.add_release("Alpha", "9.0.0", files=[("py3-none-any", 2_000_000), "sdist"])
+        corpus.add_release("delta", "9.0.0", files=[("py3-none-any", 1_500_000)])
+        corpus.remove_release("beta_two", "1.0.0")
+        corpus.remove_project("zeta")
+        corpus.yank("Gamma.Three", "1.0.0", "broken")
+        corpus.add_project("newcomer", [{"version": "1.0", "files": [("py3-none-any", 1_000_000)]}])
+        corpus.build_all()
+        good.update(known_good(corpus))  # removed files stay through the grace period
+        removed = frozenset({"zeta"})
+
+        shutil.copytree(base, tmp_path / "ref")
+        _slow(origin)
+        uninterrupted = cli.sync(origin.url, str(tmp_path / "ref"), config=config)
+        assert uninterrupted.returncode == 0 and uninterrupted.report["mode"] == "changelog", (  # type: ignore[index]
+            uninterrupted.describe())
+        ref_view = FolderView(tmp_path / "ref")
+        summary = assert_mirror_consistent(ref_view, known_good=good)
+        assert "zeta" not in summary.projects and "newcomer" in summary.projects, summary.projects
+        reference = Reference(ref_view, uninterrupted.duration, _snapshot(ref_view)[0], summary.files)
+
+        kills, attempts, outcomes = 0, 0, []
+        while kills < INCREMENTAL_KILLS:
+            attempts += 1
+            assert attempts <= INCREMENTAL_KILLS * 3, f"expected {INCREMENTAL_KILLS} kills mid-run, got {kills}"
+            path = tmp_path / f"inc-{attempts:02d}"
+            shutil.copytree(base, path)
+            at = rng.uniform(0.3, 1.0) * reference.duration
+            if not _kill_once(cli, origin, str(path), FolderView(path), "time", at, config, lambda _k: False):
+                continue
+            kills += 1
+            outcomes.append(_resume_and_compare(cli, origin, str(path), FolderView(path), corpus, reference, config,
+                                                f"incremental kill {kills} ({at:.2f}s)", good, removed))
+    record("crash", target="folder-incremental", kills=kills, attempts=attempts,
+           redownloaded=sum(o["redownloaded"] for o in outcomes),
            downloaded_on_resume=[o["downloaded_on_resume"] for o in outcomes])
