@@ -48,7 +48,10 @@ log = logging.getLogger("sandbox")
 
 ADMIN_USER = "admin"  # the login of Debian's official cloud images, so the sandbox matches EC2
 SUITE = "trixie"
-PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "sudo", "ca-certificates")
+# python3-apt is on Debian's cloud images (unattended-upgrades needs it); Ansible's apt module needs
+# it for check mode on a host never configured.
+PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "sudo",
+            "ca-certificates")
 APT_PREREQS = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "ssh": "openssh-client",
                "ssh-keygen": "openssh-client"}
 EXIT_UNAVAILABLE = 3

@@ -144,7 +144,21 @@ def play_env(aws_env: dict[str, str], origin: object | None, source_snapshot: Pa
 
 
 @pytest.fixture(scope="session")
-def host_plays(sandbox: dict | None, inventory: Path, play_env: dict[str, str]) -> tuple[PlayRun, PlayRun] | None:
+def fresh_check_run(sandbox: dict | None, inventory: Path, play_env: dict[str, str]) -> PlayRun | None:
+    """Check mode against a host never configured (a fresh sandbox), before the first real run."""
+    if sandbox is None or not _deploy():
+        return None
+    target = resolve_ssh_target(inventory)
+    configured = subprocess.run([*target.ssh_args(), "test", "-e", "/etc/cloudpypi/mirror.toml"],
+                                capture_output=True, timeout=60, check=False)
+    if configured.returncode != 1:  # 0: already configured; 255: ssh failed (the first run will say)
+        return None
+    return run_playbook("playbooks/devserver.yml", inventory, play_env, "--tags", "host", "--check")
+
+
+@pytest.fixture(scope="session")
+def host_plays(sandbox: dict | None, inventory: Path, play_env: dict[str, str],
+               fresh_check_run: PlayRun | None) -> tuple[PlayRun, PlayRun] | None:
     """The host plays run twice against the sandbox (first run, then the idempotence run)."""
     if sandbox is None or not _deploy():
         return None

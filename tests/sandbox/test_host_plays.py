@@ -34,3 +34,12 @@ def test_check_mode_on_the_configured_host_reports_no_change(sandbox_only, host_
     assert run.ok, f"expected check mode to succeed, got exit {run.returncode}:\n{run.tail()}"
     assert run.total("changed") == 0, (
         f"expected check mode to predict no change, got {run.recap}; tasks: {run.changed_tasks()}")
+
+
+def test_check_mode_on_a_fresh_host_predicts_changes_without_failing(sandbox_only, fresh_check_run, host_plays):
+    if fresh_check_run is None:
+        pytest.skip("the sandbox host was already configured when the session started")
+    assert fresh_check_run.ok and fresh_check_run.total("failed") == 0, (
+        f"expected check mode on a fresh host to succeed, got exit {fresh_check_run.returncode}:\n"
+        f"{fresh_check_run.tail()}")
+    assert fresh_check_run.total("changed") > 0, f"expected predicted changes, got {fresh_check_run.recap}"
