@@ -32,7 +32,7 @@ def corpus() -> Corpus:
 @pytest.fixture
 def origin(corpus: Corpus) -> Iterator[OriginServer]:
     with running_origin(corpus) as server:
-        server.faults.add("slow", on=("file",), bandwidth=2_000_000)  # a run holds the lock for ~1 s
+        server.faults.add("slow", on=("file",), bandwidth=1_000_000)  # a run holds the lock for ~2 s
         yield server
 
 
