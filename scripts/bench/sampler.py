@@ -19,7 +19,8 @@ import threading
 import time
 from types import FrameType
 
-IDLE = {("threading.py", "wait"), ("queue.py", "get"), ("thread.py", "_worker"), ("threading.py", "_wait_for_tstate_lock")}
+IDLE = {("threading.py", "wait"), ("queue.py", "get"), ("thread.py", "_worker"),
+        ("threading.py", "_wait_for_tstate_lock")}
 
 
 def _where(frame: FrameType) -> tuple[str, str]:
@@ -60,9 +61,10 @@ class Sampler:
 
     def report(self, top: int = 30) -> str:
         lines = [f"{self.samples} busy thread samples every {self.interval * 1000:.0f} ms", "", "self (top of stack):"]
-        lines += [f"  {n * 100 / max(1, self.samples):5.1f}%  {label}" for label, n in self.self_counts.most_common(top)]
+        share = 100 / max(1, self.samples)
+        lines += [f"  {n * share:5.1f}%  {label}" for label, n in self.self_counts.most_common(top)]
         lines += ["", "inclusive (cloudpypi frames anywhere on the stack):"]
-        lines += [f"  {n * 100 / max(1, self.samples):5.1f}%  {label}" for label, n in self.inclusive.most_common(top)]
+        lines += [f"  {n * share:5.1f}%  {label}" for label, n in self.inclusive.most_common(top)]
         return "\n".join(lines) + "\n"
 
 
