@@ -45,3 +45,9 @@ def test_bench_tiny_run_measures_every_tool_and_writes_the_report(tmp_path: Path
                     "## Verify", "## Root index", "## Commands"):
         assert heading in text, f"expected the report to have a {heading!r} section"
     assert "| folder | cloudpypi sync |" in text, "expected a cloudpypi folder row in the full-sync table"
+
+    again = tmp_path / "AGAIN.md"
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--render-only", str(work / "document.json"),
+                           "--out", str(again)], env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"expected --render-only to exit 0, got {done.returncode}:\n{done.stderr[-2000:]}"
+    assert again.read_text() == text, "expected --render-only to rewrite the same report from document.json"

@@ -264,7 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None,
                         help="scratch folder (default $CLOUDPYPI_CACHE/bench/work-<scale>; emptied first)")
     parser.add_argument("--no-peer", action="store_true", help="skip bandersnatch")
+    parser.add_argument("--render-only", type=Path, metavar="DOCUMENT_JSON",
+                        help="rewrite the report from a previous run's document.json, without measuring")
     args = parser.parse_args(argv)
+    if args.render_only:
+        doc = report.load(args.render_only)
+        print(report.table(doc))
+        args.out.write_text(report.markdown(doc))
+        return 0
     scale = scale_by_name(args.scale)
     cache = Path(os.environ.get("CLOUDPYPI_CACHE", Path.home() / ".cache" / "cloudpypi"))
     work = args.work or cache / "bench" / f"work-{scale.name}"
@@ -272,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     started = time.time()
     machine = report.machine_facts()
+    machine["cache"] = str(cache)
 
     sys.path.insert(0, str(REPO / "tests"))
     from support.motoserver import aws_env, moto_server
@@ -312,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                               started=started, finished=finished, commands=ctx.commands,
                               bandersnatch_problem=problem, workers=WORKERS)
     (work / "results.json").write_text(json.dumps([r.as_dict() for r in ctx.runs], indent=1))
+    report.save(doc, work / "document.json")
     print(report.table(doc))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report.markdown(doc))
