@@ -207,7 +207,7 @@ def _s3_kills(origin: OriginServer, corpus: Corpus, reference: Reference, s3_cli
         attempts += 1
         assert attempts <= S3_KILLS * 3, f"expected {S3_KILLS} kills mid-run, only {kills} landed"
         target, view = s3.new("crash")
-        at = rng.uniform(0.3, 1.5) * reference.duration  # moto is slower than a folder: the run lasts longer
+        at = rng.uniform(0.3, 1.1) * reference.duration  # moto is slower than a folder: the run lasts longer
 
         def exists(key: str, v: Any = view) -> bool:
             return any(True for _ in v.keys(key))
