@@ -46,6 +46,16 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return parts.netloc, prefix
 
 
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -229,8 +239,13 @@ class S3Storage(Storage):
         return True
 
     def cleanup_staging(self) -> int:
+        """Remove spool files of runs that are gone (SIGKILLed, OOM-killed).  The spool is local and may be
+        shared with syncs to other buckets, so a file is removed only when its process no longer exists."""
         removed = 0
-        for entry in self.spool.glob(f"{os.getpid()}-*.part"):
+        for entry in self.spool.glob("*-*.part"):
+            pid = entry.name.split("-", 1)[0]
+            if not pid.isdigit() or (int(pid) != os.getpid() and _process_exists(int(pid))):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
                 removed += 1
