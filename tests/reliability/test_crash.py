@@ -147,6 +147,9 @@ def _resume_and_compare(cli: Cli, origin: OriginServer, target: str, view: Mirro
     again = sorted(requested & verified)
     assert not again, f"{label}: expected no re-download of verified files, got {len(again)}: {again[:3]}"
     summary = assert_mirror_consistent(view, known_good=good, check_s3_metadata=isinstance(view, S3View))
+    debris = sorted(p.name for p in cli.spool_dir.rglob("*.part")) + sorted(
+        p.name for p in Path(target, ".cloudpypi", "tmp").glob("*.part") if not target.startswith("s3://"))
+    assert not debris, f"{label}: expected the resumed run to clear the killed run's staging files, got {debris}"
     pages, files = {key: view.read(key) or b"" for key in view.keys("simple/")}, summary.files  # hashed already
     differing = sorted(k for k in pages.keys() | reference.pages.keys() if pages.get(k) != reference.pages.get(k))
     assert not differing, f"{label}: expected pages byte-identical to the uninterrupted run, differ: {differing[:5]}"
