@@ -153,7 +153,8 @@ def assert_outcome(result: SyncResult, expected_projects: set[str]) -> None:
     assert failed, f"expected the failed projects named in the report, got {result.describe()}"
     for name in failed:
         assert name in result.stdout, f"expected failed project {name} named in stdout, got {result.stdout}"
-    assert failed <= expected_projects, f"expected failures among {expected_projects}, got {failed}"
+    # "(run)": a run-level failure (root index or changelog unreachable) reported as such
+    assert failed <= expected_projects | {"(run)"}, f"expected failures among {expected_projects}, got {failed}"
 
 
 def small_corpus(projects: int = 6, big: int = 0, big_size: int = 3_000_000) -> Corpus:
