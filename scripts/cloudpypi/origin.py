@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 USER_AGENT = f"cloudpypi/{__version__} (PyPI mirror; python-urllib3/{urllib3.__version__})"
 ACCEPT_PAGES = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 CHUNK = 1 << 20
+# The largest pages on pypi.org are a few MB (projects with tens of thousands of files); this leaves
+# headroom while bounding what a hostile or broken origin can make the sync hold.
+MAX_PAGE_BYTES = 64 * 2**20
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 60.0
 
@@ -126,9 +129,13 @@ class OriginClient:
             raise exc
         return response
 
-    def _get_small(self, url: str, kind: str, headers: dict[str, str], limit: int = 256 * 2**20,
-                   follow: int = 3) -> tuple[int, dict[str, str], bytes, str]:
-        """GET a page (following a few same-host redirects); returns status, headers, body, final URL."""
+    def _get_page(self, url: str, kind: str, headers: dict[str, str],
+                  follow: int = 3) -> tuple[int, dict[str, str], IO[bytes], str]:
+        """GET a page (following a few same-host redirects) into a spool file, decoded, capped.
+
+        Returns status, headers, the body (positioned at 0; in memory up to 2 MiB, on disk beyond) and
+        the final URL.  The cap applies to the decoded size, so a compressed page cannot balloon.
+        """
         for _ in range(follow + 1):
             response = self._request("GET", url, kind, headers=headers)
             try:
@@ -139,13 +146,16 @@ class OriginClient:
                         raise OriginError(f"{url} redirects to another host ({new_url}); refusing")
                     url = new_url
                     continue
-                chunks, size = [], 0
+                spool = tempfile.SpooledTemporaryFile(max_size=2 * 2**20)
+                size = 0
                 for chunk in response.stream(CHUNK):
                     size += len(chunk)
-                    if size > limit:
-                        raise OriginError(f"{url}: response is larger than {limit} bytes")
-                    chunks.append(chunk)
-                return response.status, dict(response.headers), b"".join(chunks), url
+                    if size > MAX_PAGE_BYTES:
+                        spool.close()
+                        raise OriginError(f"{url}: page is larger than {MAX_PAGE_BYTES // 2**20} MiB decoded")
+                    spool.write(chunk)
+                spool.seek(0)
+                return response.status, dict(response.headers), spool, url
             finally:
                 response.release_conn()
         raise OriginError(f"{url}: too many redirects")
@@ -318,14 +328,15 @@ class OriginClient:
         url = f"{self.simple}{normalize(name)}/"
 
         def attempt() -> ProjectPage:
-            status, headers, body, final_url = self._get_small(url, "project", {"Accept": ACCEPT_PAGES})
-            if status == 404 or status == 410:
-                raise ProjectGone(f"project {name}: the origin answers {status}")
-            if status != 200:
-                raise OriginError(f"project {name}: HTTP {status} from {url}")
-            lowered = {k.lower(): v for k, v in headers.items()}
-            return parse_project_page(body, lowered.get("content-type", ""), final_url, normalize(name),
-                                      self.allowed_hosts, self._header_serial(headers))
+            status, headers, body, final_url = self._get_page(url, "project", {"Accept": ACCEPT_PAGES})
+            with body:
+                if status == 404 or status == 410:
+                    raise ProjectGone(f"project {name}: the origin answers {status}")
+                if status != 200:
+                    raise OriginError(f"project {name}: HTTP {status} from {url}")
+                lowered = {k.lower(): v for k, v in headers.items()}
+                return parse_project_page(body, lowered.get("content-type", ""), final_url, normalize(name),
+                                          self.allowed_hosts, self._header_serial(headers))
 
         return self._with_retries(f"project {name}", attempt)
 

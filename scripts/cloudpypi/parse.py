@@ -6,9 +6,13 @@ UnsafeInput, which fails that project alone.
 
 from __future__ import annotations
 
-import json
+import codecs
+import io
+from collections.abc import Iterator
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, BinaryIO
+
+import ijson
 
 from cloudpypi.errors import OriginError, UnsafeInput
 from cloudpypi.model import DistFile, ProjectPage, checked_project_name
@@ -88,42 +92,75 @@ def _unique(files: list[DistFile], name: str) -> tuple[DistFile, ...]:
     return tuple(files)
 
 
-def parse_json_page(body: bytes, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
+def _stream(body: bytes | BinaryIO) -> BinaryIO:
+    return io.BytesIO(body) if isinstance(body, bytes | bytearray) else body
+
+
+def _json_items(stream: BinaryIO, prefix: str) -> Iterator[Any]:
+    stream.seek(0)
+    return ijson.items(stream, prefix, use_float=True)
+
+
+def _json_shape(stream: BinaryIO) -> tuple[str | None, bool]:
+    """The document's top-level type, and whether it has a top-level 'files' array (one event pass)."""
+    stream.seek(0)
+    top, has_files = None, False
+    for prefix, event, _value in ijson.parse(stream, use_float=True):
+        if top is None:
+            top = event
+            if event != "start_map":
+                break
+        elif prefix == "files" and event == "start_array":
+            has_files = True
+    return top, has_files
+
+
+def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
                     header_serial: int | None = None) -> ProjectPage:
+    """Streamed with ijson over a spooled body: memory holds the parsed files, never the document's tree.
+
+    A page of tens of MB (projects with tens of thousands of files), or a compressed page that decodes
+    to far more than it weighs on the wire, stays within the sync's memory budget.
+    """
+    stream = _stream(body)
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        top, has_files = _json_shape(stream)
+        if top != "start_map" or not has_files:
+            raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
+        raw_name = next(_json_items(stream, "name"), expected_name)
+        meta = next(_json_items(stream, "meta"), {})
+        versions: Any = list(_json_items(stream, "versions.item"))
+        name = checked_project_name(raw_name)
+        if name != expected_name:
+            raise UnsafeInput(f"project {expected_name}: page claims to be project {name!r}")
+        meta = meta if isinstance(meta, dict) else {}
+        api_version = meta.get("api-version")
+        if isinstance(api_version, str) and api_version.split(".", 1)[0] != "1":  # PEP 691: refuse unknown majors
+            raise OriginError(f"project {expected_name}: api-version {api_version!r} is not a 1.x version")
+        serial = _serial(meta.get("_last-serial"), f"project {name}")
+        if serial is None:
+            serial = header_serial
+        files = []
+        for entry in _json_items(stream, "files.item"):
+            if not isinstance(entry, dict):
+                raise OriginError(f"project {name}: a file entry is not an object")
+            try:
+                files.append(_file(
+                    page_url, allowed_hosts, entry.get("filename"), entry.get("url"),
+                    _hash_value(entry.get("hashes"), f"project {name}"), entry.get("size"),
+                    entry.get("requires-python"), entry.get("yanked", False), _metadata_field(entry),
+                    entry.get("upload-time"),
+                ))
+            except (OriginError, UnsafeInput) as exc:
+                raise type(exc)(f"project {name}: {exc}") from None
+    except (ijson.JSONError, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, OriginError | UnsafeInput):
+            raise
         raise OriginError(f"project {expected_name}: page is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
-    name = checked_project_name(data.get("name", expected_name))
-    if name != expected_name:
-        raise UnsafeInput(f"project {expected_name}: page claims to be project {name!r}")
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-    api_version = meta.get("api-version")
-    if isinstance(api_version, str) and api_version.split(".", 1)[0] != "1":  # PEP 691: refuse unknown majors
-        raise OriginError(f"project {expected_name}: api-version {api_version!r} is not a 1.x version")
-    serial = _serial(meta.get("_last-serial"), f"project {name}")
-    if serial is None:
-        serial = header_serial
-    files = []
-    for entry in data["files"]:
-        if not isinstance(entry, dict):
-            raise OriginError(f"project {name}: a file entry is not an object")
-        try:
-            files.append(_file(
-                page_url, allowed_hosts, entry.get("filename"), entry.get("url"),
-                _hash_value(entry.get("hashes"), f"project {name}"), entry.get("size"),
-                entry.get("requires-python"), entry.get("yanked", False), _metadata_field(entry),
-                entry.get("upload-time"),
-            ))
-        except (OriginError, UnsafeInput) as exc:
-            raise type(exc)(f"project {name}: {exc}") from None
-    versions = data.get("versions", ())
-    if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
+    if not all(isinstance(v, str) for v in versions):
         versions = ()
     return ProjectPage(name=name, files=_unique(files, name), versions=tuple(versions), last_serial=serial,
-                       display_name=str(data.get("name", name)))
+                       display_name=str(raw_name))
 
 
 class _AnchorParser(HTMLParser):
@@ -160,15 +197,21 @@ def _html_metadata(value: str | None) -> tuple[bool, str | None]:
     return value.lower() == "true", None
 
 
-def parse_html_page(body: bytes, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
+def parse_html_page(body: bytes | BinaryIO, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
                     header_serial: int | None = None) -> ProjectPage:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise OriginError(f"project {expected_name}: HTML page is not UTF-8") from None
+    stream = _stream(body)
+    stream.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
     parser = _AnchorParser()
     try:
-        parser.feed(text)
+        while chunk := stream.read(1 << 20):
+            parser.feed(decoder.decode(chunk))
+        parser.feed(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        raise OriginError(f"project {expected_name}: HTML page is not UTF-8") from None
+    except Exception as exc:  # html.parser raises assorted errors on garbage
+        raise OriginError(f"project {expected_name}: HTML page cannot be parsed ({exc})") from None
+    try:
         cut_in_tag = parser.rawdata.lstrip().startswith("<")  # close() would silently drop the partial tag
         parser.close()
     except Exception as exc:  # html.parser raises assorted errors on garbage
@@ -200,7 +243,7 @@ def parse_html_page(body: bytes, page_url: str, expected_name: str, allowed_host
                        display_name=expected_name)
 
 
-def parse_project_page(body: bytes, content_type: str, page_url: str, expected_name: str,
+def parse_project_page(body: bytes | BinaryIO, content_type: str, page_url: str, expected_name: str,
                        allowed_hosts: frozenset[str], header_serial: int | None = None) -> ProjectPage:
     media = content_type.split(";", 1)[0].strip().lower()
     if media == JSON_TYPE or media == "application/json":

@@ -326,9 +326,6 @@ class _BombHandler(BaseHTTPRequestHandler):
         self._send(404, b"")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: project pages are decoded and parsed whole (cap 256 MiB "
-                                       "decoded), so one compressed page can take the sync past 150 MB; see "
-                                       "docs/RELIABILITY.md")
 def test_gzip_bomb_project_page_keeps_memory_under_150_mb(cli: Cli, tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _BombHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
