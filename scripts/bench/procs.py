@@ -101,6 +101,15 @@ def run_measured(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | Non
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far, from /proc/<pid>/stat."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def check(result: Measured, what: str, ok_codes: Sequence[int] = (0,)) -> Measured:
     if result.timed_out:
         raise BenchError(f"{what} was killed after {result.wall_s:.0f} s; log: {result.log}\n{result.tail()}")

@@ -136,6 +136,7 @@ def full_rows(doc: Document) -> list[dict[str, str]]:
                 "files_s": fmt(_med(runs, "files_s"), ".0f"),
                 "rss": fmt(_med(runs, "rss_mb"), ".0f"),
                 "cpu": fmt(_med(runs, "cpu_s"), ".1f"),
+                "server_cpu": fmt(median(r.origin_cpu_s + r.moto_cpu_s for r in runs), ".1f"),
                 "files": f"{int(_med(runs, 'files') or 0):,}",
                 "gb": fmt((_med(runs, "bytes") or 0) / 1e9, ".2f"),
                 "requests": f"{int(median(r.total_requests for r in runs) or 0):,}",
@@ -231,7 +232,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def _full_table(doc: Document) -> list[str]:
     headers = ["target", "tool", "wall s", "MB/s", "files/s", "peak RSS MB", "CPU s", "MB/s vs raw",
-               "files/s vs raw", "RSS vs raw", "CPU vs raw", "files", "GB", "origin requests", "runs"]
+               "files/s vs raw", "RSS vs raw", "CPU vs raw", "files", "GB", "origin requests",
+               "origin+moto CPU s", "runs"]
     rows = []
     for row in full_rows(doc):
         if row.get("wall") == "failed":
@@ -239,7 +241,8 @@ def _full_table(doc: Document) -> list[str]:
             continue
         rows.append([row["target"], row["tool"], row["wall"], row["mbs"], row["files_s"], row["rss"], row["cpu"],
                      row.get("vs_raw_mbs", "(1.0)"), row.get("vs_raw_files", "(1.0)"), row.get("vs_raw_rss", "(1.0)"),
-                     row.get("vs_raw_cpu", "(1.0)"), row["files"], row["gb"], row["requests"], row["n"]])
+                     row.get("vs_raw_cpu", "(1.0)"), row["files"], row["gb"], row["requests"], row["server_cpu"],
+                     row["n"]])
     return _table(headers, rows)
 
 
@@ -304,7 +307,10 @@ def markdown(doc: Document) -> str:
         "## Full sync",
         "",
         "`MB/s` and `files/s` count what each tool stored under `packages/` (files and `.metadata`), over its "
-        "wall time.  Ratios are to the raw limit of the same target in the same round.",
+        "wall time.  Ratios are to the raw limit of the same target in the same round.  `CPU s` is the tool's "
+        "own CPU time; `origin+moto CPU s` is what the fake origin and moto used meanwhile on the same "
+        f"{doc.machine.get('cores')} cores: when the sum of the two over the wall time nears the core count, "
+        "the run is CPU-bound and every extra CPU-second of the client costs wall time.",
         "",
     ]
     if doc.scale.peer_s3_runs < doc.scale.runs:

@@ -24,6 +24,8 @@ class Run:
     requests: dict[str, int] = field(default_factory=dict)  # origin requests by kind (fake origin's counters)
     ok: bool = True
     note: str = ""
+    origin_cpu_s: float = 0.0  # CPU the fake origin used meanwhile (it shares the machine's cores)
+    moto_cpu_s: float = 0.0  # CPU the moto server used meanwhile
 
     @property
     def mb_s(self) -> float:

@@ -23,7 +23,7 @@ from bench import costs, report
 from bench.corpus import Listing, Scale, list_origin, scale_by_name, tree_bytes, write_listing
 from bench.origin import REPO, Origin, running_origin
 from bench.peer import bandersnatch_config, ensure_bandersnatch
-from bench.procs import BenchError, Measured, run_measured
+from bench.procs import BenchError, Measured, cpu_seconds, run_measured
 from bench.results import Run
 
 WORKERS = 10  # the engine's default, and bandersnatch's maximum
@@ -92,7 +92,9 @@ def measured(ctx: Context, name: str, argv: list[str], env: dict[str, str], *, s
              phase: str, repeat: int, ok_codes: tuple[int, ...] = (0,)) -> tuple[Run, Measured]:
     ctx.origin.reset_counters()
     flush_disk()
+    origin_cpu, moto_cpu = cpu_seconds(ctx.origin.pid), cpu_seconds(ctx.moto.process.pid)
     result = run_measured(argv, log=ctx.log(name), env=env, timeout=ctx.scale.timeout_s)
+    origin_cpu, moto_cpu = cpu_seconds(ctx.origin.pid) - origin_cpu, cpu_seconds(ctx.moto.process.pid) - moto_cpu
     requests = ctx.origin.counters()
     ok = not result.timed_out and result.returncode in ok_codes
     note = ""
@@ -101,7 +103,7 @@ def measured(ctx: Context, name: str, argv: list[str], env: dict[str, str], *, s
                 else f"exit {result.returncode}; see {result.log}")
         say(f"{name}: FAILED ({note})\n{result.tail(8)}")
     run = Run(scenario, target, phase, repeat, result.wall_s, result.cpu_s, result.max_rss_mb,
-              requests=requests, ok=ok, note=note)
+              requests=requests, ok=ok, note=note, origin_cpu_s=origin_cpu, moto_cpu_s=moto_cpu)
     ctx.runs.append(run)
     ctx.commands.setdefault(f"{scenario} {phase} {target}", argv)
     return run, result
