@@ -315,7 +315,7 @@ def markdown(doc: Document) -> str:
     ]
     if doc.scale.peer_s3_runs < doc.scale.runs:
         out[-1:-1] = [
-            f"bandersnatch on S3 runs in {doc.scale.peer_s3_runs} round(s) only: it spends 0.12 to 0.16 s per "
+            f"bandersnatch on S3 runs in {doc.scale.peer_s3_runs} round(s) only: it spends 0.06 to 0.16 s per "
             f"file against moto, so {doc.scale.runs} rounds of it alone would blow the time budget.  Its "
             "ratios pair it with the raw and cloudpypi runs of the same round.", ""]
     out += _full_table(doc)
