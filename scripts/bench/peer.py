@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from bench.procs import BenchError
@@ -12,18 +14,24 @@ BANDERSNATCH_VERSION = "8.2.0"
 WORKERS = 10  # bandersnatch's maximum
 
 
+def peer_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for bandersnatch and its pip: without our PYTHONPATH, so it sees only its own venv."""
+    return {k: v for k, v in env.items() if k != "PYTHONPATH"}
+
+
 def ensure_bandersnatch(cache: Path) -> Path:
     """The bandersnatch executable, installing `bandersnatch[s3]==8.2.0` into its own venv on first use."""
     venv = cache / "bench" / f"bandersnatch-{BANDERSNATCH_VERSION}"
     exe = venv / "bin" / "bandersnatch"
     if exe.exists():
-        probe = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False)
+        probe = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=False,
+                               env=peer_env(os.environ))
         if probe.returncode == 0 and BANDERSNATCH_VERSION in probe.stdout:
             return exe
     print(f"installing bandersnatch {BANDERSNATCH_VERSION} into {venv}", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     done = subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-                           f"bandersnatch[s3]=={BANDERSNATCH_VERSION}"], check=False)
+                           f"bandersnatch[s3]=={BANDERSNATCH_VERSION}"], check=False, env=peer_env(os.environ))
     if done.returncode != 0 or not exe.exists():
         raise BenchError(f"could not install bandersnatch[s3]=={BANDERSNATCH_VERSION} into {venv} "
                          f"(pip exit {done.returncode}); is PyPI reachable?")

@@ -22,7 +22,7 @@ from typing import Any
 from bench import costs, report
 from bench.corpus import Listing, Scale, list_origin, scale_by_name, tree_bytes, write_listing
 from bench.origin import REPO, Origin, running_origin
-from bench.peer import bandersnatch_config, ensure_bandersnatch
+from bench.peer import bandersnatch_config, ensure_bandersnatch, peer_env
 from bench.procs import BenchError, Measured, cpu_seconds, run_measured
 from bench.results import Run
 
@@ -159,7 +159,7 @@ def full_round(ctx: Context, repeat: int, keep: bool) -> dict[str, Any]:
         conf = ctx.work / f"bandersnatch-folder-{repeat}.conf"
         conf.write_text(bandersnatch_config(ctx.origin.url, str(dest)))
         run, _ = measured(ctx, f"bandersnatch-folder-{repeat}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
-                          ctx.env, scenario="bandersnatch", target="folder", phase="full", repeat=repeat)
+                          peer_env(ctx.env), scenario="bandersnatch", target="folder", phase="full", repeat=repeat)
         run.files, run.bytes = tree_bytes(dest / "web" / "packages")
         shutil.rmtree(dest, ignore_errors=True)
 
@@ -178,7 +178,7 @@ def full_round(ctx: Context, repeat: int, keep: bool) -> dict[str, Any]:
                                             credentials=(ctx.s3_env["AWS_ACCESS_KEY_ID"],
                                                          ctx.s3_env["AWS_SECRET_ACCESS_KEY"])))
         run, _ = measured(ctx, f"bandersnatch-s3-{repeat}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
-                          ctx.s3_env, scenario="bandersnatch", target="s3", phase="full", repeat=repeat)
+                          peer_env(ctx.s3_env), scenario="bandersnatch", target="s3", phase="full", repeat=repeat)
         run.files, run.bytes = bucket_totals(ctx, "web/packages/")
 
     fresh_bucket(ctx)  # cloudpypi last: in the kept round its bucket stays for the later phases
