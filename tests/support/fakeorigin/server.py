@@ -93,6 +93,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # a small body must not wait for the client's delayed ACK (~40 ms)
     protocol_version = "HTTP/1.1"
     server_version = "fakeorigin/1"
     timeout = 300  # idle keep-alive connections give up eventually; stop() closes them at once
