@@ -312,8 +312,8 @@ def test_test_task_runs_the_testinfra_suite_against_the_inventorys_devserver(mon
     monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/sandbox")
     c = ok_context()
     fabfile.test(c)
-    assert last_local_command(c) == f"{shlex.quote(sys.executable)} -m pytest tests/sandbox"
-    assert c.run.call_args.kwargs["env"] == {"CLOUDPYPI_INVENTORY": "inventory/sandbox"}
+    assert last_local_command(c) == f"{shlex.quote(sys.executable)} -m pytest -m sandbox tests/sandbox"
+    assert c.run.call_args.kwargs["env"] == {"CLOUDPYPI_INVENTORY": "inventory/sandbox", "CLOUDPYPI_TEST_DEPLOY": "0"}
 
 
 TEAM_YML = """\
