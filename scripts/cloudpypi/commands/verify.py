@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cloudpypi.commands import add_target_options, config_from_args
+from cloudpypi.verify import VerifyResult
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -18,48 +19,56 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from cloudpypi.lock import TargetLock
+def _verify(config) -> tuple[str, VerifyResult]:  # type: ignore[no-untyped-def]
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
-    from cloudpypi.sync import SyncOptions, run_sync
     from cloudpypi.verify import verify_mirror
 
-    config = config_from_args(args)
     storage = open_target(config.target, config)
     state = State.open(storage, config.state_dir or None, read_only=True)
     try:
-        result = verify_mirror(storage, state, config.workers)
+        return storage.url, verify_mirror(storage, state, config.workers)
     finally:
         state.close()
-    print(f"verified {result.projects} project(s), {result.files} file(s), {result.bytes} bytes in {storage.url}")
-    for problem in result.problems[:100]:
+        storage.close()
+
+
+def _print_problems(result: VerifyResult, limit: int = 100) -> None:
+    for problem in result.problems[:limit]:
         print(f"  PROBLEM {problem.project or '(root)'}: {problem.key}: {problem.reason}")
-    if len(result.problems) > 100:
-        print(f"  ... and {len(result.problems) - 100} more")
+    if len(result.problems) > limit:
+        print(f"  ... and {len(result.problems) - limit} more")
+
+
+def run(args: argparse.Namespace) -> int:
+    from cloudpypi.lock import TargetLock
+    from cloudpypi.storage import open_target
+    from cloudpypi.sync import SyncOptions, run_sync
+
+    config = config_from_args(args)
+    url, result = _verify(config)
+    print(f"verified {result.projects} project(s), {result.files} file(s), {result.bytes} bytes in {url}")
+    _print_problems(result)
     if not result.problems:
         print("OK: every link resolves to a stored file with the right hash")
         return 0
     if not args.repair:
         print(f"{len(result.problems)} problem(s); run with --repair to re-fetch")
         return 1
-    with TargetLock(storage, command="verify --repair"):
-        for problem in result.problems:
-            if problem.key.startswith("packages/"):
-                storage.delete(problem.key)  # wrong bytes must go before the re-fetch replaces them
-    storage.close()
+    storage = open_target(config.target, config)
+    try:
+        with TargetLock(storage, command="verify --repair"):
+            for problem in result.problems:
+                if problem.key.startswith("packages/"):
+                    storage.delete(problem.key)  # wrong bytes must go before the re-fetch replaces them
+    finally:
+        storage.close()
     projects = result.broken_projects
     print(f"repairing {len(projects)} project(s) from {config.origin}")
     report = run_sync(config, SyncOptions(projects=projects, force=True))
     for line in report.summary_lines():
         print(line)
-    storage = open_target(config.target, config)
-    state = State.open(storage, config.state_dir or None, read_only=True)
-    try:
-        again = verify_mirror(storage, state, config.workers)
-    finally:
-        state.close()
+    _, again = _verify(config)
     print(f"after repair: {len(again.problems)} problem(s)")
-    for problem in again.problems[:100]:
-        print(f"  PROBLEM {problem.project or '(root)'}: {problem.key}: {problem.reason}")
+    _print_problems(again)
     return 0 if not again.problems and report.ok else 1
