@@ -130,3 +130,17 @@ def ensure(client: Any, kind: Kind, name: str, desired: dict[str, Any] | None, c
     result["etag"] = updated.get("ETag")
     result["config"] = updated[kind.noun][kind.config_key]
     return result
+
+
+def run_module(module: Any, kind: Kind, desired: dict[str, Any] | None, what: str, result_key: str) -> None:
+    """The modules' shared tail: ensure, turn an AWS error into one message, exit with the result."""
+    import botocore.exceptions
+    from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import unsupported_hint
+
+    name = module.params["name"]
+    try:
+        result = ensure(module.client("cloudfront"), kind, name, desired, module.check_mode)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
+        module.fail_json_aws(error, msg=f"Could not manage {what} {name}" + unsupported_hint(error))
+    result[result_key] = result.pop("config", None)
+    module.exit_json(**result)

@@ -105,14 +105,9 @@ differences:
   elements: str
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named import CACHE_POLICY, ensure
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import unsupported_hint, with_quantities
+from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named import CACHE_POLICY, run_module
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import with_quantities
 
 
 def _names(behavior_if_any, names):
@@ -181,15 +176,7 @@ def main():
     problem = check_params(module.params)
     if problem:
         module.fail_json(msg=problem)
-    client = module.client("cloudfront")
-    try:
-        result = ensure(client, CACHE_POLICY, module.params["name"], desired_config(module.params), module.check_mode)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(
-            error, msg=f"Could not manage cache policy {module.params['name']}" + unsupported_hint(error)
-        )
-    result["cache_policy_config"] = result.pop("config", None)
-    module.exit_json(**result)
+    run_module(module, CACHE_POLICY, desired_config(module.params), "cache policy", "cache_policy_config")
 
 
 if __name__ == "__main__":

@@ -75,17 +75,11 @@ differences:
   elements: str
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named import (
     ORIGIN_ACCESS_CONTROL,
-    ensure,
+    run_module,
 )
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import unsupported_hint
 
 
 def desired_config(params):
@@ -111,17 +105,10 @@ def main():
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("cloudfront")
-    try:
-        result = ensure(
-            client, ORIGIN_ACCESS_CONTROL, module.params["name"], desired_config(module.params), module.check_mode
-        )
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(
-            error, msg=f"Could not manage origin access control {module.params['name']}" + unsupported_hint(error)
-        )
-    result["origin_access_control_config"] = result.pop("config", None)
-    module.exit_json(**result)
+    run_module(
+        module, ORIGIN_ACCESS_CONTROL, desired_config(module.params), "origin access control",
+        "origin_access_control_config",
+    )
 
 
 if __name__ == "__main__":

@@ -89,14 +89,9 @@ differences:
   elements: str
 """
 
-try:
-    import botocore
-except ImportError:
-    pass  # handled by AnsibleAWSModule
-
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named import RESPONSE_HEADERS_POLICY, ensure
-from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import unsupported_hint, with_quantities
+from ansible_collections.cloudpypi.aws.plugins.module_utils.cloudfront_named import RESPONSE_HEADERS_POLICY, run_module
+from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import with_quantities
 
 
 def desired_config(params):
@@ -136,17 +131,10 @@ def main():
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
     module = AnsibleAWSModule(argument_spec=argument_spec, supports_check_mode=True)
-    client = module.client("cloudfront")
-    try:
-        result = ensure(
-            client, RESPONSE_HEADERS_POLICY, module.params["name"], desired_config(module.params), module.check_mode
-        )
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
-        module.fail_json_aws(
-            error, msg=f"Could not manage response headers policy {module.params['name']}" + unsupported_hint(error)
-        )
-    result["response_headers_policy_config"] = result.pop("config", None)
-    module.exit_json(**result)
+    run_module(
+        module, RESPONSE_HEADERS_POLICY, desired_config(module.params), "response headers policy",
+        "response_headers_policy_config",
+    )
 
 
 if __name__ == "__main__":
