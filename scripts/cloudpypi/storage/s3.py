@@ -29,8 +29,9 @@ from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
 MULTIPART_THRESHOLD = 16 * 2**20
 MULTIPART_CHUNK = 16 * 2**20
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_MISSING = {"404", "NoSuchKey", "NotFound"}
-_PRECONDITION = {"412", "PreconditionFailed", "409", "ConditionalRequestConflict"}
+TOLERATED: Any = object()  # what _call returns for an error code the caller expects
+_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_PRECONDITION = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -100,24 +101,23 @@ class S3Storage(Storage):
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
 
-    def _call(self, what: str, func: Any, **kwargs: Any) -> Any:
+    def _call(self, what: str, func: Any, *, tolerate: frozenset[str] = frozenset(), **kwargs: Any) -> Any:
+        """One S3 call with every botocore error turned into a StorageError, except the error codes in
+        `tolerate` (a missing key, a failed precondition), for which it returns TOLERATED."""
         try:
             return func(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
+            if _error_code(exc) in tolerate:
+                return TOLERATED
             raise StorageError(f"S3 {what} s3://{self.bucket}/{kwargs.get('Key', '')}: {exc}") from None
         except BotoCoreError as exc:
             raise StorageError(f"S3 {what} on bucket {self.bucket}: {exc}") from None
 
     # -- reading ---------------------------------------------------------
     def stat(self, key: str) -> ObjectInfo | None:
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING:
-                return None
-            raise StorageError(f"S3 HEAD s3://{self.bucket}/{self._key(key)}: {exc}") from None
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 HEAD on bucket {self.bucket}: {exc}") from None
+        head = self._call("HEAD", self.client.head_object, tolerate=_MISSING, Key=self._key(key))
+        if head is TOLERATED:
+            return None
         return ObjectInfo(
             key=key,
             size=head["ContentLength"],
@@ -133,14 +133,9 @@ class S3Storage(Storage):
         kwargs: dict[str, Any] = {}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **kwargs)
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING:
-                raise FileNotFoundError(key) from None
-            raise StorageError(f"S3 GET s3://{self.bucket}/{self._key(key)}: {exc}") from None
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 GET on bucket {self.bucket}: {exc}") from None
+        response = self._call("GET", self.client.get_object, tolerate=_MISSING, Key=self._key(key), **kwargs)
+        if response is TOLERATED:
+            raise FileNotFoundError(key)
         body = response["Body"]
         try:
             yield body
@@ -201,42 +196,19 @@ class S3Storage(Storage):
 
     # -- compare-and-swap for the lock -------------------------------------
     def create_exclusive(self, key: str, data: bytes) -> bool:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*",
-                                   ContentType="application/json")
-            return True
-        except ClientError as exc:
-            if _error_code(exc) in _PRECONDITION:
-                return False
-            raise StorageError(f"S3 conditional PUT s3://{self.bucket}/{self._key(key)}: {exc}") from None
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 conditional PUT on bucket {self.bucket}: {exc}") from None
+        return self._call("conditional PUT", self.client.put_object, tolerate=_PRECONDITION, Key=self._key(key),
+                          Body=data, IfNoneMatch="*", ContentType="application/json") is not TOLERATED
 
     def replace_if_unchanged(self, key: str, data: bytes, etag: str) -> bool:
-        try:
-            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=etag,
-                                   ContentType="application/json")
-            return True
-        except ClientError as exc:
-            if _error_code(exc) in _PRECONDITION | _MISSING:
-                return False
-            raise StorageError(f"S3 conditional PUT s3://{self.bucket}/{self._key(key)}: {exc}") from None
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 conditional PUT on bucket {self.bucket}: {exc}") from None
+        return self._call("conditional PUT", self.client.put_object, tolerate=_PRECONDITION | _MISSING,
+                          Key=self._key(key), Body=data, IfMatch=etag, ContentType="application/json") is not TOLERATED
 
     def delete_if_unchanged(self, key: str, etag: str) -> bool:
         info = self.stat(key)
         if info is None or info.etag != etag:
             return False
-        try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(key), IfMatch=etag)
-        except ClientError as exc:
-            if _error_code(exc) in _PRECONDITION | _MISSING:
-                return False
-            raise StorageError(f"S3 conditional DELETE s3://{self.bucket}/{self._key(key)}: {exc}") from None
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 conditional DELETE on bucket {self.bucket}: {exc}") from None
-        return True
+        return self._call("conditional DELETE", self.client.delete_object, tolerate=_PRECONDITION | _MISSING,
+                          Key=self._key(key), IfMatch=etag) is not TOLERATED
 
     def cleanup_staging(self) -> int:
         """Remove spool files of runs that are gone (SIGKILLed, OOM-killed).  The spool is local and may be
