@@ -48,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         syncer._write_root(state, 2_000_000)
         seconds = time.perf_counter() - started
     finally:
-        syncer._file_pool.shutdown()
-        syncer._page_pool.shutdown()
+        syncer._pool.shutdown()
         state.close()
     written = sum((args.target / "simple" / name).stat().st_size
                   for name in ("index.v1_json", "index.v1_html", "index.html"))

@@ -85,6 +85,9 @@ class TargetLock:
         self._renewer: threading.Thread | None = None
         self._etag: str | None = None
         self._etag_lock = threading.Lock()
+        # True when acquire() found a lock whose holder died: that run may have stored files it never
+        # recorded, so the sync checks the target before each download instead of trusting its state.
+        self.took_over = False
 
     def _payload(self) -> bytes:
         now = time.time()
@@ -114,6 +117,7 @@ class TargetLock:
             if holder is not None and etag is not None and self._stale(holder):
                 log.warning("taking over a stale lock (%s)", holder.describe())
                 self.storage.delete_if_unchanged(LOCK_KEY, etag)
+                self.took_over = True
                 continue
             if time.monotonic() >= deadline:
                 who = holder.describe() if holder else "another run"

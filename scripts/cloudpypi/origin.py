@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
 import ijson
@@ -76,20 +76,30 @@ class OriginClient:
         self._direct = urllib3.PoolManager(num_pools=8, maxsize=self._pool_size, block=False,
                                            headers={"User-Agent": USER_AGENT}, retries=False)
         self._proxies: dict[str, urllib3.ProxyManager] = {}
+        self._routes: dict[tuple[str, str], urllib3.HTTPConnectionPool | urllib3.PoolManager] = {}
         self.supports_changelog: bool | None = None
 
     # -- plumbing ----------------------------------------------------------
-    def _pool(self, url: str) -> urllib3.PoolManager:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
+    def _route(self, parts: SplitResult) -> urllib3.HTTPConnectionPool | urllib3.PoolManager:
+        """The connection pool for a direct host, or the proxy manager that reaches it.
+
+        Decided once per scheme://host:port: getproxies()/proxy_bypass() scan the environment on every
+        call, and PoolManager.request re-parses the URL and looks its pool up again per request.
+        """
+        route = self._routes.get((parts.scheme, parts.netloc))
+        if route is not None and not (isinstance(route, urllib3.HTTPConnectionPool) and route.pool is None):
+            return route
         proxy = getproxies().get(parts.scheme)
-        if not proxy or proxy_bypass(host):
-            return self._direct
         with self._lock:
-            if proxy not in self._proxies:
-                self._proxies[proxy] = urllib3.ProxyManager(proxy, maxsize=self._pool_size, retries=False,
-                                                            headers={"User-Agent": USER_AGENT})
-            return self._proxies[proxy]
+            if not proxy or proxy_bypass(parts.hostname or ""):
+                route = self._direct.connection_from_url(parts.geturl())
+            else:
+                if proxy not in self._proxies:
+                    self._proxies[proxy] = urllib3.ProxyManager(proxy, maxsize=self._pool_size, retries=False,
+                                                                headers={"User-Agent": USER_AGENT})
+                route = self._proxies[proxy]
+            self._routes[(parts.scheme, parts.netloc)] = route
+        return route
 
     def _count(self, kind: str) -> None:
         with self._lock:
@@ -118,8 +128,15 @@ class OriginClient:
         self._count(kind)
         # urllib3 replaces (not merges) the pool's default headers when a request passes its own.
         headers = {"User-Agent": USER_AGENT, **(headers or {})}
-        response = self._pool(url).request(method, url, headers=headers, body=body, preload_content=False,
-                                           redirect=False, timeout=self.timeout)
+        parts = urlsplit(url)
+        route = self._route(parts)
+        if isinstance(route, urllib3.HTTPConnectionPool):
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            response = route.urlopen(method, path, headers=headers, body=body, preload_content=False,
+                                     redirect=False, retries=False, timeout=self.timeout, assert_same_host=False)
+        else:
+            response = route.request(method, url, headers=headers, body=body, preload_content=False,
+                                     redirect=False, timeout=self.timeout)
         if response.status in RETRYABLE_STATUS:
             response.drain_conn()
             response.release_conn()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import codecs
 import io
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from typing import Any, BinaryIO
 
@@ -19,6 +20,10 @@ from cloudpypi.model import DistFile, ProjectPage, checked_project_name
 from cloudpypi.paths import absolute_file_url, check_filename, check_sha256, key_for_file
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+# Pages up to this size are parsed whole with the json module (C, one pass); larger ones stream
+# through ijson so that memory holds the files, not the document's tree.  Most pypi.org pages are
+# a few kB; the largest are tens of MB.
+WHOLE_JSON_PAGE = 1 << 20
 HTML_TYPES = ("application/vnd.pypi.simple.v1+html", "text/html")
 
 
@@ -115,21 +120,42 @@ def _json_shape(stream: BinaryIO) -> tuple[str | None, bool]:
     return top, has_files
 
 
+def _refuse_constant(value: str) -> None:
+    raise ValueError(f"{value} is not JSON")
+
+
+def _whole_json_parts(stream: BinaryIO, expected_name: str) -> tuple[Any, Any, list[Any], Iterable[Any]]:
+    document = json.loads(stream.read(), parse_constant=_refuse_constant)
+    if not isinstance(document, dict) or not isinstance(document.get("files"), list):
+        raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
+    versions = document.get("versions")
+    return (document.get("name", expected_name), document.get("meta", {}),
+            versions if isinstance(versions, list) else [], document["files"])
+
+
+def _streamed_json_parts(stream: BinaryIO, expected_name: str) -> tuple[Any, Any, list[Any], Iterable[Any]]:
+    top, has_files = _json_shape(stream)
+    if top != "start_map" or not has_files:
+        raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
+    raw_name = next(_json_items(stream, "name"), expected_name)
+    meta = next(_json_items(stream, "meta"), {})
+    versions = list(_json_items(stream, "versions.item"))
+    return raw_name, meta, versions, _json_items(stream, "files.item")
+
+
 def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
                     header_serial: int | None = None) -> ProjectPage:
-    """Streamed with ijson over a spooled body: memory holds the parsed files, never the document's tree.
+    """Parse a PEP 691 page: whole when small, else streamed with ijson over the spooled body.
 
     A page of tens of MB (projects with tens of thousands of files), or a compressed page that decodes
     to far more than it weighs on the wire, stays within the sync's memory budget.
     """
     stream = _stream(body)
     try:
-        top, has_files = _json_shape(stream)
-        if top != "start_map" or not has_files:
-            raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
-        raw_name = next(_json_items(stream, "name"), expected_name)
-        meta = next(_json_items(stream, "meta"), {})
-        versions: Any = list(_json_items(stream, "versions.item"))
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(0)
+        parts = _whole_json_parts if size <= WHOLE_JSON_PAGE else _streamed_json_parts
+        raw_name, meta, versions, entries = parts(stream, expected_name)
         name = checked_project_name(raw_name)
         if name != expected_name:
             raise UnsafeInput(f"project {expected_name}: page claims to be project {name!r}")
@@ -141,7 +167,7 @@ def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
         if serial is None:
             serial = header_serial
         files = []
-        for entry in _json_items(stream, "files.item"):
+        for entry in entries:
             if not isinstance(entry, dict):
                 raise OriginError(f"project {name}: a file entry is not an object")
             try:
@@ -153,9 +179,11 @@ def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
                 ))
             except (OriginError, UnsafeInput) as exc:
                 raise type(exc)(f"project {name}: {exc}") from None
-    except (ijson.JSONError, UnicodeDecodeError, ValueError) as exc:
+    except (ijson.JSONError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         if isinstance(exc, OriginError | UnsafeInput):
             raise
+        if isinstance(exc, RecursionError):
+            raise OriginError(f"project {expected_name}: page is nested too deeply to be a PEP 691 page") from None
         raise OriginError(f"project {expected_name}: page is not valid JSON ({exc})") from None
     if not all(isinstance(v, str) for v in versions):
         versions = ()

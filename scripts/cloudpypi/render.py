@@ -28,6 +28,7 @@ def _environment() -> jinja2.Environment:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
+        auto_reload=False,  # the template ships with the package: no stat() of it per rendered page
     )
 
 

@@ -56,6 +56,7 @@ class State:
         self.storage = storage
         self.local_path = local_path
         self.remote = remote
+        self._batch_started = 0.0
 
     # -- opening and saving --------------------------------------------------
     @classmethod
@@ -104,8 +105,45 @@ class State:
             raise StorageError(f"{path}: state schema {version[0]} is newer than this cloudpypi understands")
         return db
 
+    # -- transactions ------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing writes.  Inside a batch (or another transaction) they join it instead."""
+        if self.db.in_transaction:
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def begin_batch(self) -> None:
+        """Group the coming writes into one transaction until flush_batch() commits it.
+
+        Every SQLite commit takes and releases file locks; one commit per project cost the sync
+        loop tens of thousands of syscalls.  A batch that a crash loses only makes the next run
+        look at those projects again (their files are already stored, so nothing is downloaded).
+        """
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+            self._batch_started = time.monotonic()
+
+    def flush_batch(self, max_age: float = 0.0, *, reopen: bool = False) -> None:
+        """Commit the open batch when it is older than max_age seconds (always, with the default).
+
+        With reopen, a new batch starts at once, so that reads between writes need no locks either.
+        """
+        if self.db.in_transaction and time.monotonic() - self._batch_started >= max_age:
+            self.db.execute("COMMIT")
+            if reopen:
+                self.begin_batch()
+
     def save(self) -> None:
         """Make the state durable in the target.  Folder: already is.  S3: upload a consistent snapshot."""
+        self.flush_batch()
         if not self.remote:
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             return
@@ -125,6 +163,7 @@ class State:
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
+            self.flush_batch()
             self.db.close()
 
     # -- meta ------------------------------------------------------------------
@@ -149,12 +188,12 @@ class State:
         return (row is not None, row[0] if row else None)
 
     def record_project(self, name: str, serial: int | None, files: int, size: int) -> None:
-        with self.db:
+        with self.transaction():
             self.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)", (name, serial, files, size))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('root_dirty', '1')")
 
     def forget_project(self, name: str) -> None:
-        with self.db:
+        with self.transaction():
             self.db.execute("DELETE FROM projects WHERE name=?", (name,))
             self.db.execute("DELETE FROM retry WHERE name=?", (name,))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('root_dirty', '1')")

@@ -11,8 +11,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import logging
+import queue
 import signal
 import sqlite3
 import threading
@@ -38,6 +40,8 @@ from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 300.0
+FILES_ACCOUNTED = "files_accounted"  # state flag: "1" once a run ended with every stored file recorded
+BATCH_SECONDS = 0.5  # project records are committed to the state at most this long after the fact
 
 
 @dataclass
@@ -71,6 +75,62 @@ class Stopping(CloudPyPIError):
     exit_code = 143
 
 
+class _ProjectJob:
+    """One project's files in flight.  Whichever worker completes the last file publishes the pages.
+
+    So no thread sits waiting for a project's downloads: with a few hundred thousand files that
+    waiting cost a thread wake-up per file, and a second pool of mostly idle threads.
+    """
+
+    def __init__(self, syncer: Syncer, plan: ProjectPlan, mirror_page: ProjectPage | None,
+                 result: ProjectResult, check_target: bool) -> None:
+        self.syncer = syncer
+        self.plan = plan
+        self.mirror_page = mirror_page
+        self.result = result
+        self.check_target = check_target
+        self.fetched: dict[str, DistFile] = {}
+        self.reasons: list[str] = []
+        self._left = len(plan.to_fetch)
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for item in self.plan.to_fetch:
+            future = self.syncer._pool.submit(self.syncer._ensure_file, item, self.check_target)
+            future.add_done_callback(functools.partial(self._file_done, item))
+
+    def _file_done(self, item: DistFile, future: cf.Future[tuple[DistFile, int, bool]]) -> None:
+        result = self.result
+        with self._lock:
+            try:
+                stored, added, with_metadata = future.result()
+            except (CloudPyPIError, OSError) as exc:
+                result.failed_files += 1
+                self.reasons.append(f"{item.filename}: {exc}")
+            except BaseException as exc:  # cancelled at shutdown, or a bug: the project fails
+                result.failed_files += 1
+                self.reasons.append(f"{item.filename}: {type(exc).__name__}: {exc}")
+            else:
+                if added:
+                    result.files_added += 1
+                    result.bytes_added += added
+                if not with_metadata:
+                    self.reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
+                    result.failed_files += 1
+                self.fetched[item.key] = stored
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            try:
+                outcome: ProjectResult | BaseException = self.finish()
+            except BaseException as exc:  # handed to the coordinator, which decides
+                outcome = exc
+            self.syncer._results.put((self.plan.name, outcome))
+
+    def finish(self) -> ProjectResult:
+        return self.syncer._publish_pages(self.plan, self.mirror_page, self.fetched, self.reasons, self.result)
+
+
 class Syncer:
     def __init__(self, config: Config, storage: Storage, origin: OriginClient, options: SyncOptions) -> None:
         self.config = config
@@ -80,12 +140,17 @@ class Syncer:
         self.report = Report(origin=origin.base, target=storage.url, dry_run=options.dry_run)
         self.progress = Progress(enabled=options.progress)
         self._stop = threading.Event()
-        self._file_pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="file")
-        self._page_pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="project")
+        # One pool does every project's page work and every file download.  No worker ever waits for
+        # another: the worker that finishes a project's last file publishes its pages (see _ProjectJob).
+        self._pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="worker")
+        self._results: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
         self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
         self._planned_lock = threading.Lock()
         self._only_filenames: dict[str, frozenset[str]] | None = None
         self._closure_pages: dict[str, ProjectPage] = {}  # fetched by the closure: not fetched twice
+        # When the state accounts for every stored file (see _can_trust_absence), a file that no mirror
+        # page lists is known to be absent: it is downloaded without asking the target first.
+        self._trust_absence = False
 
     # =====================================================================
     # deciding what to do
@@ -191,7 +256,20 @@ class Syncer:
             log.warning("project %s: the mirror's own page is unreadable (%s); rebuilding it", name, exc)
             return None
 
-    def sync_project(self, todo: _Todo, known_serial: int | None, known: bool) -> ProjectResult:
+    def _project_task(self, todo: _Todo, known_serial: int | None, known: bool) -> None:
+        """A worker's part of one project: the result always reaches the coordinator's queue once."""
+        try:
+            job = self.sync_project(todo, known_serial, known)
+        except BaseException as exc:  # handed to the coordinator, which decides
+            self._results.put((todo.name, exc))
+            return
+        if isinstance(job, ProjectResult):
+            self._results.put((todo.name, job))
+        else:
+            job.start()
+
+    def sync_project(self, todo: _Todo, known_serial: int | None, known: bool) -> ProjectResult | _ProjectJob:
+        """Fetch and plan one project.  Returns its result, or the job that fetches its files."""
         name = todo.name
         result = ProjectResult(name=name, serial=known_serial)
         try:
@@ -208,7 +286,10 @@ class Syncer:
         result.serial = page.last_serial
         if known and not todo.force and page.last_serial is not None and page.last_serial == known_serial:
             return result  # the changelog mentioned it, but our copy is current
-        mirror_page = self._mirror_page(name)
+        check_target = todo.force or not self._trust_absence
+        # A project the state does not know has no pages in the target, unless a run died after writing
+        # them (and then the absence is not trusted): one GET (S3) saved per new project.
+        mirror_page = self._mirror_page(name) if known or check_target else None
         only = self._only_filenames.get(name) if self._only_filenames is not None else None
         plan = plan_project(page, mirror_page, self.config.filters, only)
         if self.options.force:
@@ -216,7 +297,10 @@ class Syncer:
             plan = dataclasses.replace(plan, present=frozenset(), to_fetch=plan.desired.files)
         if self.options.dry_run:
             return self._dry_run_project(plan, result)
-        return self._apply_plan(plan, mirror_page, result)
+        job = _ProjectJob(self, plan, mirror_page, result, check_target)
+        if not plan.to_fetch:
+            return job.finish()
+        return job
 
     def _dry_run_project(self, plan: ProjectPlan, result: ProjectResult) -> ProjectResult:
         missing = [f for f in plan.to_fetch if not self._already_stored(f)]
@@ -232,26 +316,9 @@ class Syncer:
         result.file_count = len(plan.desired.files)
         return result
 
-    def _apply_plan(self, plan: ProjectPlan, mirror_page: ProjectPage | None,
-                    result: ProjectResult) -> ProjectResult:
-        futures = {self._file_pool.submit(self._ensure_file, item): item for item in plan.to_fetch}
-        fetched: dict[str, DistFile] = {}
-        reasons = []
-        for future in cf.as_completed(futures):
-            item = futures[future]
-            try:
-                stored, added, with_metadata = future.result()
-            except (CloudPyPIError, OSError) as exc:
-                result.failed_files += 1
-                reasons.append(f"{item.filename}: {exc}")
-                continue
-            if added:
-                result.files_added += 1
-                result.bytes_added += added
-            if not with_metadata:
-                reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
-                result.failed_files += 1
-            fetched[item.key] = stored
+    def _publish_pages(self, plan: ProjectPlan, mirror_page: ProjectPage | None, fetched: dict[str, DistFile],
+                       reasons: list[str], result: ProjectResult) -> ProjectResult:
+        """After a project's files: its pages, listing what is present and verified."""
         files = tuple(item if item.key in plan.present else fetched[item.key]
                       for item in plan.desired.files if item.key in plan.present or item.key in fetched)
         final = plan.desired.with_files(files)
@@ -285,14 +352,18 @@ class Syncer:
             return info.sha256 == sha256
         return self.storage.sha256(key) == sha256  # a folder: hash the local copy, no download
 
-    def _ensure_file(self, item: DistFile) -> tuple[DistFile, int, bool]:
-        """Make item (and its .metadata) present and verified.  Returns (file, bytes downloaded, metadata ok)."""
+    def _ensure_file(self, item: DistFile, check_target: bool = True) -> tuple[DistFile, int, bool]:
+        """Make item (and its .metadata) present and verified.  Returns (file, bytes downloaded, metadata ok).
+
+        Without check_target the file is known to be absent (no stat/HEAD first).  Were that wrong, the
+        cost is one redundant download: a publish replaces an object whole, with the same bytes.
+        """
         if self._stop.is_set():
             raise Stopping("stopping")
         if item.size is not None and item.size > self.config.max_file_size:
             raise OriginError(f"{item.size} bytes is over the {self.config.max_file_size}-byte cap")
         added = 0
-        fetched = not self._already_stored(item)
+        fetched = not check_target or not self._already_stored(item)
         if fetched:
             added = self._download(item.url, item.key, item.sha256, item.size, "file")
             self.progress.file_done(added)
@@ -370,7 +441,7 @@ class Syncer:
                 report.changed_paths.append(f"/simple/{result.name}/")
         else:
             report.projects_unchanged += 1
-        with state.db:
+        with state.transaction():
             if result.page_written or known:
                 # a failed project keeps its old serial, so the next run tries it again
                 serial = result.serial if result.ok else old_serial
@@ -396,7 +467,7 @@ class Syncer:
         mirror_page = self._mirror_page(name)
         for key in reversed(page_keys(name).values()):  # JSON last: a crash before it repeats the removal
             self.storage.delete(key)
-        with state.db:
+        with state.transaction():
             state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
             state.forget_project(name)
         self.report.changed_paths.append(f"/simple/{name}/")
@@ -422,6 +493,22 @@ class Syncer:
             self._publish_stream(key, iter_root_html(state.iter_projects()))
         self.report.changed_paths.append("/simple/")
         self.report.pages_written += 3
+
+    def _can_trust_absence(self, state: State, lock: TargetLock | None) -> bool:
+        """True when every stored file is either listed by its project's page or already recorded.
+
+        That holds after a run that ended cleanly (its records cover all it stored) and for a brand-new
+        mirror over an empty target.  It does not hold after a run that died (its stale lock was taken
+        over, or it never marked its end): files it stored may not be on any page yet, and must not be
+        downloaded twice, so every file is looked up first.  `--force` (repair) looks everything up too.
+        """
+        if self.options.force or (lock is not None and lock.took_over):
+            return False
+        accounted = state.get(FILES_ACCOUNTED)
+        if accounted is not None:
+            return accounted == "1"
+        brand_new = state.serial is None and next(state.project_names(), None) is None
+        return brand_new and next(iter(self.storage.iter_keys("packages/")), None) is None
 
     def _checkpoint(self, state: State, serial: int | None, final: bool) -> None:
         """Root index first, then the state: the root never lists a project whose page is missing."""
@@ -455,6 +542,9 @@ class Syncer:
                 if removed:
                     log.info("removed %d staging file(s) left by an interrupted run", removed)
             report.serial_before = state.serial
+            if not self.options.dry_run:
+                self._trust_absence = self._can_trust_absence(state, lock)
+                state.set(FILES_ACCOUNTED, "0")  # until this run ends cleanly
             decision = self._decide(state)
             report.mode = decision.mode
             report.origin_serial = decision.origin_serial
@@ -477,6 +567,7 @@ class Syncer:
                 report.serial_after = decision.new_serial
             else:
                 full_run = self.options.projects is None
+                state.set(FILES_ACCOUNTED, "1")
                 state.set("origin", self.origin.base)
                 state.set("filters", self.config.filters.fingerprint())
                 self._checkpoint(state, decision.new_serial if full_run else state.serial, final=True)
@@ -500,8 +591,7 @@ class Syncer:
                     state.set("last_result", "failed")
                     state.save()
         finally:
-            self._file_pool.shutdown(wait=True, cancel_futures=True)
-            self._page_pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             if state is not None:
                 state.close()
             if lock:
@@ -511,26 +601,35 @@ class Syncer:
         return report
 
     def _run_todo(self, state: State, todo: Iterator[_Todo], serial: int | None) -> None:
-        in_flight: dict[cf.Future[ProjectResult], str] = {}
+        in_flight = 0
         max_in_flight = self.config.workers * 2
         last_checkpoint = time.monotonic()
         seen: set[str] = set()
+        if not self.options.dry_run:
+            state.begin_batch()
 
-        def drain(block: bool) -> None:
-            nonlocal last_checkpoint
-            if not in_flight:
-                return
-            done, _ = cf.wait(in_flight, timeout=None if block else 0, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                name = in_flight.pop(future)
-                try:
-                    result = future.result()
-                except Stopping:
+        def drain() -> None:
+            """Wait for at least one project's result; record it and any others already waiting."""
+            nonlocal in_flight, last_checkpoint
+            outcomes = [self._results.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    outcomes.append(self._results.get_nowait())
+            if not self.options.dry_run:
+                state.begin_batch()  # no-op while one is open; a checkpoint closes it
+            for name, outcome in outcomes:
+                in_flight -= 1
+                if isinstance(outcome, ProjectResult):
+                    result = outcome
+                elif isinstance(outcome, Stopping):
                     continue
-                except (CloudPyPIError, OSError) as exc:
-                    result = ProjectResult(name=name, serial=None, ok=False, reason=str(exc))
+                elif isinstance(outcome, (CloudPyPIError, OSError)):
+                    result = ProjectResult(name=name, serial=None, ok=False, reason=str(outcome))
+                else:
+                    raise outcome  # a bug, not a project failure: fail loudly
                 self._record(state, result, time.time())
                 self.progress.project_done(name)
+            state.flush_batch(max_age=BATCH_SECONDS, reopen=True)
             if not self.options.dry_run and time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
                 self._checkpoint(state, serial, final=False)
                 last_checkpoint = time.monotonic()
@@ -542,12 +641,13 @@ class Syncer:
                 continue
             seen.add(item.name)
             known, known_serial = state.project_serial(item.name)
-            future = self._page_pool.submit(self.sync_project, item, known_serial, known)
-            in_flight[future] = item.name
-            while len(in_flight) >= max_in_flight:
-                drain(block=True)
+            self._pool.submit(self._project_task, item, known_serial, known)
+            in_flight += 1
+            while in_flight >= max_in_flight:
+                drain()
         while in_flight:
-            drain(block=True)
+            drain()
+        state.flush_batch()
 
     def stop(self) -> None:
         self._stop.set()

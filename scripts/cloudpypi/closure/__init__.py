@@ -104,7 +104,7 @@ def select_closure(config: Config, origin: OriginClient, state: State, origin_se
             resync.add(name)
     resync &= set(files)
     if not dry_run:
-        with state.db:
+        with state.transaction():
             save_record(state, record)
             save_pending(state, resync)
     return Selection(files, list(record.failures), pages, resync, recomputed, record)

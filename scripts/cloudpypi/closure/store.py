@@ -129,7 +129,7 @@ def load_metadata(state: State) -> dict[str, CoreMetadata]:
 
 def save_metadata(state: State, used: dict[str, CoreMetadata]) -> None:
     """Keep exactly the metadata this computation used: the table never grows past one closure's files."""
-    with state.db:
+    with state.transaction():
         state.db.execute(_METADATA_TABLE)
         state.db.execute("DELETE FROM closure_metadata")
         state.db.executemany("INSERT INTO closure_metadata VALUES (?, ?, ?)",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import io
+import itertools
 import os
+import secrets
 import stat
-import uuid
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -51,14 +52,20 @@ class RangeReader(io.RawIOBase):
 class FolderStaging(Staging):
     def __init__(self, path: Path) -> None:
         self.path = path
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-        self._file = os.fdopen(fd, "wb", buffering=0)
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
 
     def write(self, data: bytes) -> int:
-        return self._file.write(data)
+        # os.write on the bare descriptor: a file object would add an fstat, an ioctl and a seek per file
+        assert self._fd is not None, "write after close"
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        return len(data)
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
 
 class FolderStorage(Storage):
@@ -70,24 +77,72 @@ class FolderStorage(Storage):
         except OSError as exc:
             raise StorageError(f"cannot use {self.root} as a mirror folder: {exc.strerror}") from None
         self._real_root = os.path.realpath(self.root)
-        # realpath() costs an lstat per path component, and a file's folder is checked several times in a
-        # row (stat, staging, publish, then its .metadata): remember recent answers.  A folder swapped for
-        # a symlink after its check was never caught either (the check and the write are not atomic).
-        self._realpath = functools.lru_cache(maxsize=4096)(os.path.realpath)
+        # Folders known to be real directories (not symlinks) inside the tree.  Every file lives in a
+        # folder of its own (packages/aa/bb/<hash>/), so os.path.realpath() on each would cost an lstat
+        # per path component; with this set, a check costs one lstat for the new folder.  A folder
+        # swapped for a symlink after its check is not caught (neither was it before: the check and
+        # the write are not atomic), and the sync engine is the only writer of its tree.
+        self._safe_dirs: set[str] = {str(self.root)}
+        self._safe_lock = threading.Lock()
+        # Staging names: unique per process without a getrandom() and getpid() syscall per file.
+        self._staging_prefix = f"{os.getpid()}-{secrets.token_hex(6)}-"
+        self._staging_counter = itertools.count()
+
+    def _inside(self, directory: str) -> bool:
+        """True when directory, if it exists, is a real folder under the root (no symlink on the way)."""
+        if directory in self._safe_dirs:
+            return True
+        parent = directory.rpartition(os.sep)[0] or os.sep
+        if not parent.startswith(str(self.root)) or not self._inside(parent):
+            return False
+        try:
+            mode = os.lstat(directory).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return True  # nothing there yet: nothing to follow (the folder is checked again once made)
+        if stat.S_ISLNK(mode):
+            real = os.path.realpath(directory)
+            if real != self._real_root and not real.startswith(self._real_root + os.sep):
+                return False
+        elif not stat.S_ISDIR(mode):
+            return True  # a file in the way: the write fails on its own
+        with self._safe_lock:
+            if len(self._safe_dirs) > 65536:
+                self._safe_dirs = {str(self.root)}
+            self._safe_dirs.add(directory)
+        return True
 
     def _path(self, key: str) -> Path:
         path = self.root / check_key(key)
-        # A symlink planted inside the tree must not redirect writes outside it.
-        real_parent = self._realpath(str(path.parent))
-        if real_parent != self._real_root and not real_parent.startswith(self._real_root + os.sep):
+        # A symlink planted inside the tree must not redirect reads or writes outside it.
+        if not self._inside(str(path.parent)):
             raise StorageError(f"refusing {key!r}: its folder resolves outside {self.root}")
         return path
 
+    def _ensure_parent(self, key: str) -> Path:
+        """The path for writing key: its folder made (if missing) and checked once it exists."""
+        path = self._path(key)
+        parent = str(path.parent)
+        if parent not in self._safe_dirs:
+            try:
+                os.mkdir(parent)  # usually only the file's own folder is new: one syscall, not makedirs' walk
+            except FileNotFoundError:
+                os.makedirs(parent, exist_ok=True)
+            except FileExistsError:
+                pass
+            if not self._inside(parent):
+                raise StorageError(f"refusing {key!r}: its folder resolves outside {self.root}")
+        return path
+
+    def _staging_path(self) -> Path:
+        return self.root / STAGING_DIR / f"{self._staging_prefix}{next(self._staging_counter)}.part"
+
     def stat(self, key: str) -> ObjectInfo | None:
+        path = self.root / check_key(key)
         try:
-            st = self._path(key).stat()
+            st = path.stat()
         except (FileNotFoundError, NotADirectoryError):
-            return None
+            return None  # checked before the folder test: most keys a sync asks about do not exist yet
+        self._path(key)  # an existing object behind a symlink that leaves the tree is refused
         if not stat.S_ISREG(st.st_mode):
             return None  # a directory is not an object
         from cloudpypi.storage.content import cache_control_for, content_type_for
@@ -131,34 +186,47 @@ class FolderStorage(Storage):
                 yield key
 
     def _write_atomic(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # The temp file lives in the staging area, not beside the page: a run killed mid-write must not
         # leave debris in the served tree, and the next run's cleanup_staging() removes it.
-        tmp = self.root / STAGING_DIR / f"{os.getpid()}-{uuid.uuid4().hex}.part"
+        tmp = self._staging_path()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, path)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+            self._move_into(tmp, key)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
             raise
 
+    def _move_into(self, source: Path, key: str) -> None:
+        """Rename a finished staging file to key, making its folder when needed."""
+        path = self._ensure_parent(key)
+        try:
+            os.replace(source, path)
+        except FileNotFoundError:
+            if not source.exists():
+                raise
+            # the folder went away after we last saw it (another process tidied it): make it again
+            with self._safe_lock:
+                self._safe_dirs.discard(str(path.parent))
+            os.replace(source, self._ensure_parent(key))
+
     def write_bytes(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
         self._write_atomic(key, data)
 
     def new_staging(self) -> FolderStaging:
-        return FolderStaging(self.root / STAGING_DIR / f"{os.getpid()}-{uuid.uuid4().hex}.part")
+        return FolderStaging(self._staging_path())
 
     def publish(self, staging: Staging, key: str, *, sha256: str, size: int, content_type: str,
                 cache_control: str | None = None) -> None:
         assert isinstance(staging, FolderStaging)
         staging.close()
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging.path, path)
+        self._move_into(staging.path, key)
 
     def discard(self, staging: Staging) -> None:
         assert isinstance(staging, FolderStaging)
@@ -177,6 +245,8 @@ class FolderStorage(Storage):
                 parent.rmdir()
             except OSError:
                 break
+            with self._safe_lock:
+                self._safe_dirs.discard(str(parent))
             parent = parent.parent
 
     @contextlib.contextmanager
@@ -190,9 +260,8 @@ class FolderStorage(Storage):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        path = self._ensure_parent(key)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(16)}.tmp")
         tmp.write_bytes(data)
         try:
             os.link(tmp, path)  # link() fails if the name exists: an atomic create-if-absent with content
