@@ -1,10 +1,12 @@
-"""Run one child process and measure it: wall time, CPU seconds and peak RSS of that child alone.
+"""Run one child process and measure it: wall time, CPU seconds and peak RSS of the child and its own children.
 
-CPU seconds come from `os.wait4`, the rusage of exactly the child we waited for.  Peak RSS does not:
-on Linux a child's `ru_maxrss` also covers the image it had between fork and exec, a copy of this
-harness (about 90 MB once boto3 is loaded).  So peak RSS is the child's own `VmHWM` (high-water mark
-of the resident set of its post-exec address space), read from /proc/<pid>/status every 20 ms while it
-runs: the figure can only miss growth in its last 20 ms.
+CPU seconds come from `os.wait4`, the rusage of the child we waited for, which includes the processes it
+waited for in turn (cloudpypi's transfer processes).  Peak RSS does not come from there: on Linux a
+child's `ru_maxrss` also covers the image it had between fork and exec, a copy of this harness (about
+90 MB once boto3 is loaded), and it is one process's figure, not the sum.  So every 20 ms the watcher
+reads the child's own `VmHWM` (high-water mark of its post-exec resident set) and the sum of `VmRSS`
+over the child and all its descendants; peak RSS is the larger of the two maxima.  The single-process
+figure can only miss growth in its last 20 ms; the sum can miss a spike shorter than 20 ms.
 """
 
 from __future__ import annotations
@@ -53,9 +55,40 @@ def _read_hwm_kb(pid: int) -> int:
     return 0
 
 
+def _read_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as handle:
+                    children = [int(child) for child in handle.read().split()]
+            except (OSError, ValueError):
+                continue
+            found.extend(children)
+            todo.extend(children)
+    return found
+
+
 def _watch_hwm(pid: int, done: threading.Event, peak: list[int]) -> None:
     while True:
-        peak[0] = max(peak[0], _read_hwm_kb(pid))
+        tree = _read_rss_kb(pid) + sum(_read_rss_kb(child) for child in _descendants(pid))
+        peak[0] = max(peak[0], _read_hwm_kb(pid), tree)
         if done.wait(POLL_S):
             return
 

@@ -6,6 +6,7 @@ Example (every key is optional; these are the defaults unless noted)::
     origin = "https://pypi.org"
     target = "./mirror"                 # a folder, or s3://bucket[/prefix]
     workers = 10                        # concurrent downloads (and uploads)
+    processes = 0                       # transfer processes sharing those downloads (0 = one per CPU, max 4)
     timeout = 30                        # seconds, per connect/read
     retries = 5                         # per request, with exponential backoff and jitter
     index_max_age = 600                 # Cache-Control max-age of index pages, seconds
@@ -91,6 +92,7 @@ class Config:
     origin: str = DEFAULT_ORIGIN
     target: str = "./mirror"
     workers: int = 10
+    processes: int = 0
     timeout: float = 30.0
     retries: int = 5
     index_max_age: int = 600
@@ -144,8 +146,8 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
         raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
     mirror = data.get("mirror", {})
     kwargs: dict[str, Any] = {}
-    simple_keys = {"origin": str, "target": str, "workers": int, "timeout": (int, float), "retries": int,
-                   "index_max_age": int, "deletion_grace": int, "state_dir": str}
+    simple_keys = {"origin": str, "target": str, "workers": int, "processes": int, "timeout": (int, float),
+                   "retries": int, "index_max_age": int, "deletion_grace": int, "state_dir": str}
     for key in mirror:
         where = f"{source} [mirror]"
         if key in simple_keys:
@@ -158,6 +160,8 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
             raise ConfigError(f"{where}: unknown key {key!r}")
     if kwargs.get("workers", 1) < 1 or kwargs.get("workers", 1) > 256:
         raise ConfigError(f"{source} [mirror].workers: must be between 1 and 256")
+    if not 0 <= kwargs.get("processes", 0) <= 64:
+        raise ConfigError(f"{source} [mirror].processes: must be between 0 (automatic) and 64")
 
     flt = data.get("filters", {})
     fkw: dict[str, Any] = {}

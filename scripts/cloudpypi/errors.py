@@ -31,3 +31,9 @@ class LockHeld(CloudPyPIError):
 
 class StorageError(CloudPyPIError):
     pass
+
+
+class Stopping(CloudPyPIError):
+    """A signal asked the sync to stop: work in flight is abandoned, what was complete stays."""
+
+    exit_code = 143

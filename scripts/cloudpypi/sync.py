@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudpypi.config import Config
-from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, StorageError, UnsafeInput
+from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, Stopping, UnsafeInput
+from cloudpypi.fetch import Fetched, FileFetcher
 from cloudpypi.filters import project_allowed
 from cloudpypi.lock import TargetLock
 from cloudpypi.model import DistFile, ProjectPage, ProjectResult, checked_project_name
@@ -35,7 +36,8 @@ from cloudpypi.render import iter_root_html, iter_root_json, page_keys, parse_mi
 from cloudpypi.report import Failure, Report
 from cloudpypi.state import State
 from cloudpypi.storage import Storage, open_target
-from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page_cache_control
+from cloudpypi.storage.content import content_type_for, page_cache_control
+from cloudpypi.transfers import Transfers
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +73,6 @@ class _Decision:
     total: int | None = None  # projects to visit, when known up front (progress bar)
 
 
-class Stopping(CloudPyPIError):
-    exit_code = 143
-
-
 class _ProjectJob:
     """One project's files in flight.  Whichever worker completes the last file publishes the pages.
 
@@ -96,14 +94,14 @@ class _ProjectJob:
 
     def start(self) -> None:
         for item in self.plan.to_fetch:
-            future = self.syncer._pool.submit(self.syncer._ensure_file, item, self.check_target)
+            future = self.syncer.transfers.submit(item, self.check_target)
             future.add_done_callback(functools.partial(self._file_done, item))
 
-    def _file_done(self, item: DistFile, future: cf.Future[tuple[DistFile, int, bool]]) -> None:
+    def _file_done(self, item: DistFile, future: cf.Future[Fetched]) -> None:
         result = self.result
         with self._lock:
             try:
-                stored, added, with_metadata = future.result()
+                fetched = future.result()
             except (CloudPyPIError, OSError) as exc:
                 result.failed_files += 1
                 self.reasons.append(f"{item.filename}: {exc}")
@@ -111,21 +109,31 @@ class _ProjectJob:
                 result.failed_files += 1
                 self.reasons.append(f"{item.filename}: {type(exc).__name__}: {exc}")
             else:
-                if added:
+                if fetched.bytes_added:
                     result.files_added += 1
-                    result.bytes_added += added
-                if not with_metadata:
+                    result.bytes_added += fetched.bytes_added
+                    self.syncer.progress.file_done(fetched.bytes_added)
+                if not fetched.metadata_ok:
                     self.reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
                     result.failed_files += 1
-                self.fetched[item.key] = stored
+                self.syncer.report.s3_writes += fetched.writes
+                self.fetched[item.key] = fetched.stored
             self._left -= 1
             last = self._left == 0
         if last:
+            # The pages are published by a pool thread: this callback may run in the thread that routes
+            # the transfer processes' results, which must not wait for page writes.
             try:
-                outcome: ProjectResult | BaseException = self.finish()
-            except BaseException as exc:  # handed to the coordinator, which decides
-                outcome = exc
-            self.syncer._results.put((self.plan.name, outcome))
+                self.syncer._pool.submit(self._finish_and_report)
+            except RuntimeError:
+                pass  # the pool is shutting down after a run-level failure: nobody waits for this project
+
+    def _finish_and_report(self) -> None:
+        try:
+            outcome: ProjectResult | BaseException = self.finish()
+        except BaseException as exc:  # handed to the coordinator, which decides
+            outcome = exc
+        self.syncer._results.put((self.plan.name, outcome))
 
     def finish(self) -> ProjectResult:
         return self.syncer._publish_pages(self.plan, self.mirror_page, self.fetched, self.reasons, self.result)
@@ -144,6 +152,8 @@ class Syncer:
         # another: the worker that finishes a project's last file publishes its pages (see _ProjectJob).
         self._pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="worker")
         self._results: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
+        self.fetcher = FileFetcher(config, storage, origin, self._stop)
+        self.transfers = Transfers(config, self.fetcher, self._pool)
         self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
         self._planned_lock = threading.Lock()
         self._only_filenames: dict[str, frozenset[str]] | None = None
@@ -303,7 +313,7 @@ class Syncer:
         return job
 
     def _dry_run_project(self, plan: ProjectPlan, result: ProjectResult) -> ProjectResult:
-        missing = [f for f in plan.to_fetch if not self._already_stored(f)]
+        missing = [f for f in plan.to_fetch if not self.fetcher.already_stored(f)]
         size = sum(f.size or 0 for f in missing)
         with self._planned_lock:
             self._planned["projects"] += 1
@@ -340,78 +350,6 @@ class Syncer:
                                          cache_control=cache_control)
             result.page_written = True
         return result
-
-    def _already_stored(self, item: DistFile, key: str | None = None, sha256: str | None = None,
-                        size: int | None = None) -> bool:
-        key, sha256 = key or item.key, sha256 or item.sha256
-        size = item.size if key == item.key else size
-        info = self.storage.stat(key)
-        if info is None or (size is not None and info.size != size):
-            return False
-        if info.sha256 is not None:
-            return info.sha256 == sha256
-        return self.storage.sha256(key) == sha256  # a folder: hash the local copy, no download
-
-    def _ensure_file(self, item: DistFile, check_target: bool = True) -> tuple[DistFile, int, bool]:
-        """Make item (and its .metadata) present and verified.  Returns (file, bytes downloaded, metadata ok).
-
-        Without check_target the file is known to be absent (no stat/HEAD first).  Were that wrong, the
-        cost is one redundant download: a publish replaces an object whole, with the same bytes.
-        """
-        if self._stop.is_set():
-            raise Stopping("stopping")
-        if item.size is not None and item.size > self.config.max_file_size:
-            raise OriginError(f"{item.size} bytes is over the {self.config.max_file_size}-byte cap")
-        added = 0
-        fetched = not check_target or not self._already_stored(item)
-        if fetched:
-            added = self._download(item.url, item.key, item.sha256, item.size, "file")
-            self.progress.file_done(added)
-        with_metadata = True
-        if item.has_metadata and item.metadata_sha256:
-            url, key = item.url + ".metadata", item.metadata_key
-            try:
-                # The file is always published before its .metadata, so a file that was missing has no
-                # .metadata worth looking up (at worst, an identical one is overwritten): one S3 HEAD saved.
-                if fetched or not self._already_stored(item, key, item.metadata_sha256, None):
-                    self._download(url, key, item.metadata_sha256, None, "metadata")
-            except (OriginError, StorageError) as exc:
-                log.warning("%s: %s", item.filename, exc)
-                with_metadata = False
-        stored = item if with_metadata else DistFile(
-            item.filename, item.url, item.sha256, item.size, item.requires_python, item.yanked, None, False,
-            item.upload_time, item.key)
-        if stored.size is None:
-            info = self.storage.stat(item.key)
-            stored = DistFile(stored.filename, stored.url, stored.sha256, info.size if info else None,
-                              stored.requires_python, stored.yanked, stored.metadata_sha256, stored.has_metadata,
-                              stored.upload_time, stored.key)
-        return stored, added, with_metadata
-
-    def _download(self, url: str, key: str, sha256: str, size: int | None, kind: str) -> int:
-        current: list[Any] = []
-
-        def reset() -> None:
-            if current:
-                self.storage.discard(current.pop())
-            current.append(self.storage.new_staging())
-
-        def sink(chunk: bytes) -> None:
-            if self._stop.is_set():
-                raise Stopping("stopping")
-            current[0].write(chunk)
-
-        try:
-            received = self.origin.download(url, kind, sink, sha256=sha256, size=size, reset=reset)
-        except BaseException:
-            if current:
-                self.storage.discard(current.pop())
-            raise
-        cache_control = FILE_CACHE_CONTROL
-        self.storage.publish(current.pop(), key, sha256=sha256, size=received, content_type=content_type_for(key),
-                             cache_control=cache_control)
-        self.report.s3_writes += 1
-        return received
 
     # =====================================================================
     # the coordinator (main thread): state updates happen only here
@@ -591,7 +529,10 @@ class Syncer:
                     state.set("last_result", "failed")
                     state.save()
         finally:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            try:
+                self.origin.requests.update(self.transfers.close(cancel=self._stop.is_set()))
+            finally:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             if state is not None:
                 state.close()
             if lock:
@@ -651,6 +592,7 @@ class Syncer:
 
     def stop(self) -> None:
         self._stop.set()
+        self.transfers.stop()
 
 
 @contextlib.contextmanager

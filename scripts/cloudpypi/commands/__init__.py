@@ -21,4 +21,5 @@ def config_from_args(args: argparse.Namespace) -> Config:
         target=getattr(args, "target", None),
         origin=getattr(args, "origin", None),
         workers=getattr(args, "workers", None),
+        processes=getattr(args, "processes", None),
     )

@@ -29,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--lock-wait", type=float, default=0.0, metavar="SECONDS",
                         help="wait this long for another sync to finish (default: refuse at once, exit 75)")
     parser.add_argument("--workers", type=int, metavar="N", help="concurrent downloads (default from config: 10)")
+    parser.add_argument("--processes", type=int, metavar="N",
+                        help="transfer processes that share the downloads (default from config: 0 = one per CPU, "
+                             "at most 4; 1 = all in this process)")
     parser.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
     parser.set_defaults(run=run)
 
@@ -39,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and not 1 <= args.workers <= 256:
         raise ConfigError("--workers must be between 1 and 256")
+    if args.processes is not None and not 0 <= args.processes <= 64:
+        raise ConfigError("--processes must be between 0 (automatic) and 64")
     config = config_from_args(args)
     options = SyncOptions(projects=args.project, full=args.full, dry_run=args.dry_run, lock_wait=args.lock_wait,
                           progress=not args.no_progress)
