@@ -40,6 +40,7 @@ class Report:
     planned: dict[str, Any] = field(default_factory=dict)  # dry runs: what would happen
     requests: dict[str, int] = field(default_factory=dict)
     s3_writes: int = 0
+    transfer_processes: int = 0  # processes that shared the downloads (0: all ran in the sync's own threads)
     started_at: str = ""
     finished_at: str = ""
     duration_s: float = 0.0

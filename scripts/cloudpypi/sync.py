@@ -529,6 +529,7 @@ class Syncer:
                     state.set("last_result", "failed")
                     state.save()
         finally:
+            report.transfer_processes = self.transfers.started_processes
             try:
                 self.origin.requests.update(self.transfers.close(cancel=self._stop.is_set()))
             finally:
