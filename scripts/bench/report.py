@@ -292,6 +292,8 @@ def markdown(doc: Document) -> str:
         f"- Load average (1/5/15 min) before: {m['load_before']}, after: {m.get('load_after', 'n/a')}.  "
         "The machine is shared with other engineers' test runs, so absolute figures are noisy; the ratios, "
         "measured back to back, much less so.",
+        f"- Mirrors (every tool's folder target, cloudpypi's S3 upload spool) are written to "
+        f"{m.get('targets', 'the scratch folder')}: see \"Where the files go\" below.",
         "",
         "## Corpus",
         "",

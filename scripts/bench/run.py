@@ -10,6 +10,7 @@ the Markdown report with the figures, the machine, the date and the commands.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +41,7 @@ class Context:
     env: dict[str, str]
     s3_env: dict[str, str]
     bandersnatch: Path | None
+    targets: Path
     bandersnatch_problem: str = ""
     project_names: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
@@ -116,7 +118,7 @@ def cloudpypi_sync(ctx: Context, target: str, url: str, *, phase: str, repeat: i
             "--workers", str(WORKERS), "--no-progress", "--report", str(report_path)]
     env = dict(ctx.s3_env if target == "s3" else ctx.env)
     env["CLOUDPYPI_STATE_DIR"] = str(state_dir)
-    env["CLOUDPYPI_SPOOL_DIR"] = str(ctx.work / "spool")
+    env["CLOUDPYPI_SPOOL_DIR"] = str(ctx.targets / "spool")
     run, _ = measured(ctx, f"cloudpypi-{target}-{phase}-{repeat}", argv, env, scenario="cloudpypi",
                       target=target, phase=phase, repeat=repeat)
     if report_path.exists():
@@ -133,7 +135,7 @@ def cloudpypi_sync(ctx: Context, target: str, url: str, *, phase: str, repeat: i
 # ---------------------------------------------------------------------------------------------------------
 def full_round(ctx: Context, repeat: int, keep: bool) -> dict[str, Any]:
     kept: dict[str, Any] = {}
-    targets = ctx.work / "targets"
+    targets = ctx.targets
     urls = ctx.work / "urls.txt"
 
     # -- folder ---------------------------------------------------------------------------------------
@@ -241,7 +243,7 @@ def later_phases(ctx: Context, kept: dict[str, Any]) -> None:
 def root_index(ctx: Context) -> list[dict[str, Any]]:
     timings = []
     for repeat in range(ctx.scale.runs):
-        target = ctx.work / "targets" / f"rootindex-{repeat}"
+        target = ctx.targets / f"rootindex-{repeat}"
         shutil.rmtree(target, ignore_errors=True)
         argv = [sys.executable, "-m", "bench.rootindex", "--names", str(ctx.scale.root_names), "--target", str(target)]
         result = run_measured(argv, log=ctx.log(f"rootindex-{repeat}"), env=ctx.env, timeout=ctx.scale.timeout_s)
@@ -258,6 +260,23 @@ def root_index(ctx: Context) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+def targets_dir(work: Path) -> tuple[Path, str]:
+    """Where the mirrors are written: a tmpfs when there is one with room, else the scratch folder.
+
+    On ext4, each round's `rm -rf` of the previous trees left thousands of recently freed inodes, and
+    creating the next tree's files then spent most of its kernel time in the inode allocator
+    (`perf`: `find_inode_bit` / `recently_deleted`), more for whichever tool creates more files.  That
+    measures the benchmark's own churn, not mirroring, so the trees live in RAM.
+    """
+    chosen = os.environ.get("BENCH_TARGETS")
+    if chosen:
+        return Path(chosen) / f"cloudpypi-bench-{os.getpid()}", f"{chosen} (BENCH_TARGETS)"
+    shm = Path("/dev/shm")
+    if shm.is_dir() and shutil.disk_usage(shm).free > 8 * 2**30:
+        return shm / f"cloudpypi-bench-{os.getpid()}", "tmpfs (/dev/shm)"
+    return work / "targets", f"{work / 'targets'} (no tmpfs with 8 GB free)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description="Benchmark cloudpypi sync (see docs/BENCHMARKS.md).")
     parser.add_argument("--scale", default=os.environ.get("BENCH_SCALE", "default"),
@@ -284,8 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     machine["cache"] = str(cache)
 
     sys.path.insert(0, str(REPO / "tests"))
-    from support.motoserver import aws_env, moto_server
-
     env = base_env()
     bandersnatch, problem = None, ""
     if not args.no_peer:
@@ -295,12 +312,25 @@ def main(argv: list[str] | None = None) -> int:
             problem = str(exc)
             say(f"bandersnatch unavailable: {problem}")
 
-    say(f"scale {scale.name}: starting the fake origin ({scale.projects} projects) and moto")
+    targets, machine["targets"] = targets_dir(work)
+    targets.mkdir(parents=True, exist_ok=True)
+    say(f"scale {scale.name}: starting the fake origin ({scale.projects} projects) and moto; mirrors in {targets}")
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, targets, True)
+        return _measure(args, scale, work, started, machine, env, bandersnatch, problem, targets)
+
+
+def _measure(args: argparse.Namespace, scale: Any, work: Path, started: float, machine: dict[str, Any],
+             env: dict[str, str], bandersnatch: Path | None, problem: str, targets: Path) -> int:
+    from support.motoserver import aws_env, moto_server
+
+    cache = Path(machine["cache"])
     with moto_server(log_dir=work / "logs") as moto, \
             running_origin(scale.spec(), work, cache / "bench" / "artifacts", env) as origin:
         listing = list_origin(origin.url)
         write_listing(listing, work / "urls.txt")
-        ctx = Context(scale, work, origin, moto, listing, env, aws_env(moto.url, env), bandersnatch, problem)
+        ctx = Context(scale, work, origin, moto, listing, env, aws_env(moto.url, env), bandersnatch, targets,
+                      problem)
         ctx.project_names = _project_names(origin.url)
         say(f"corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "
             f"{listing.file_bytes / 1e9:.2f} GB, largest {listing.largest / 1e6:.0f} MB")

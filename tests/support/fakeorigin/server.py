@@ -569,6 +569,8 @@ class OriginServer:
                         "upload_time_iso_8601": dist.upload_time,
                         "has_sig": False,
                         "comment_text": "",
+                        # as pypi.org: the PEP 658 hash, so a JSON-API mirror (bandersnatch) fetches .metadata
+                        "core-metadata": entry.get("core-metadata", False),
                     }
                 )
         latest = next(reversed(releases), "")
