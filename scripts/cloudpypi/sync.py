@@ -188,7 +188,10 @@ class Syncer:
 
         origin_serial = None
         if self.options.full or state.get("origin_changelog") != "0":
-            origin_serial = self.origin.changelog_last_serial()
+            try:
+                origin_serial = self.origin.changelog_last_serial()
+            except OriginError as exc:
+                log.warning("the origin's changelog is unusable (%s); comparing its root index instead", exc)
         if self.origin.supports_changelog is not None:
             state.set("origin_changelog", "1" if self.origin.supports_changelog else "0")
 
@@ -200,7 +203,11 @@ class Syncer:
                 log.warning("the origin's serial %d is behind the mirror's %d; checking every project",
                             origin_serial, state.serial)
             else:
-                changed, removed = self.origin.changed_since(state.serial, origin_serial)
+                try:
+                    changed, removed = self.origin.changed_since(state.serial, origin_serial)
+                except OriginError as exc:
+                    log.warning("the origin's changelog is unusable (%s); comparing its root index instead", exc)
+                    return self._decide_by_root(state, origin_serial, filters_changed, retry)
                 todo = [_Todo(n) for n in sorted(changed) if project_allowed(n, filters)]
                 gone = [n for n in sorted(removed) if state.project_serial(n)[0]]
                 # a changed project that filters now exclude is removed from the mirror as well
@@ -208,6 +215,12 @@ class Syncer:
                 return _Decision("changelog", iter(retry + todo), removed=gone, new_serial=origin_serial,
                                  origin_serial=origin_serial, total=len(retry) + len(todo))
 
+        return self._decide_by_root(state, origin_serial, filters_changed, retry)
+
+    def _decide_by_root(self, state: State, origin_serial: int | None, filters_changed: bool,
+                        retry: list[_Todo]) -> _Decision:
+        """Compare the origin's root index (each project's _last-serial) with the state."""
+        filters = self.config.filters
         root = self.origin.root_index()
         new_serial = origin_serial if origin_serial is not None else root.serial
         if (not self.options.full and not filters_changed and state.serial is not None

@@ -113,7 +113,8 @@ class ProcessGroup:
 
     def __init__(self, config: Config, count: int) -> None:
         self.count = count
-        self._lock = threading.Lock()
+        # re-entrant: stop() runs in the SIGTERM handler, which may interrupt the main thread inside close()
+        self._lock = threading.RLock()
         self._futures: dict[int, cf.Future[Fetched]] = {}
         self._ids = itertools.count()
         self._backlog: collections.deque[tuple[int, DistFile, bool]] = collections.deque()
