@@ -219,7 +219,7 @@ def test_hostile_project_names_in_root_changelog_and_cli_are_refused(cli: Cli, t
         f"expected invalid root-index names skipped and the run to go on, got {full.describe()}")
     fell_back = broken_changelog.report and broken_changelog.report["mode"] == "root-index"
     assert broken_changelog.returncode == 0 and fell_back, (
-        f"expected a malformed XML-RPC answer to make the run compare the root index, got {broken_changelog.describe()}")
+        f"expected a malformed XML-RPC answer to make the run use the root index, got {broken_changelog.describe()}")
     assert "changelog is unusable" in broken_changelog.stderr and "XML-RPC" in broken_changelog.stderr, (
         f"expected a warning naming the unusable changelog, got {broken_changelog.describe()}")
     assert by_flag.returncode in (1, 2) and "../evil" in by_flag.stderr, by_flag.describe()  # refused as usage
