@@ -312,13 +312,15 @@ def markdown(doc: Document) -> str:
         "wall time.  Ratios are to the raw limit of the same target in the same round.  `CPU s` is the tool's "
         "own CPU time; `origin+moto CPU s` is what the fake origin and moto used meanwhile on the same "
         f"{doc.machine.get('cores')} cores: when the sum of the two over the wall time nears the core count, "
-        "the run is CPU-bound and every extra CPU-second of the client costs wall time.",
+        "the run is CPU-bound and every extra CPU-second of the client costs wall time.  `peak RSS` is the "
+        "largest sum over the tool's processes (cloudpypi's transfer processes included), sampled every 20 ms; "
+        "`CPU s` includes those processes too.",
         "",
     ]
     if doc.scale.peer_s3_runs < doc.scale.runs:
         out[-1:-1] = [
-            f"bandersnatch on S3 runs in {doc.scale.peer_s3_runs} round(s) only: it spends 0.06 to 0.16 s per "
-            f"file against moto, so {doc.scale.runs} rounds of it alone would blow the time budget.  Its "
+            f"bandersnatch on S3 runs in {doc.scale.peer_s3_runs} round(s) only: it spends tens of milliseconds "
+            f"per file against moto, so {doc.scale.runs} rounds of it alone would blow the time budget.  Its "
             "ratios pair it with the raw and cloudpypi runs of the same round.", ""]
     out += _full_table(doc)
     out += ["", "## Goals", ""]
