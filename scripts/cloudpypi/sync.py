@@ -416,10 +416,14 @@ class Syncer:
             print(f"{name}: remove project (pages now, files after grace)")
             return
         mirror_page = self._mirror_page(name)
+        # The files' deletion is scheduled, and committed, before the pages go: once the JSON page is gone
+        # nothing else lists them, so a crash between the two steps would otherwise leak them for good.
+        with state.transaction():
+            state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
+        state.flush_batch()
         for key in reversed(page_keys(name).values()):  # JSON last: a crash before it repeats the removal
             self.storage.delete(key)
         with state.transaction():
-            state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
             state.forget_project(name)
         self.report.changed_paths.append(f"/simple/{name}/")
 
