@@ -43,7 +43,7 @@ _HOSTVARS = {
     "user": "ansible_user | default('')",
     "key": "ansible_ssh_private_key_file | default('')",
     "service_user": "sync_service_user | default('cloudpypi')",
-    "venv": "sync_service_venv | default('/opt/cloudpypi/venv')",
+    "runner": "sync_service_runner | default('/opt/cloudpypi/bin/cloudpypi-service')",
     "config_dir": "sync_service_config_dir | default('/etc/cloudpypi')",
     "report_dir": "sync_service_report_dir | default('/var/lib/cloudpypi/reports')",
     "instance_type": "devserver_instance_type | default('')",
@@ -63,7 +63,7 @@ class Devserver:
     user: str = ""
     key: str = ""
     service_user: str = "cloudpypi"
-    venv: str = "/opt/cloudpypi/venv"
+    runner: str = "/opt/cloudpypi/bin/cloudpypi-service"
     config_dir: str = "/etc/cloudpypi"
     report_dir: str = "/var/lib/cloudpypi/reports"
     instance_type: str = ""
@@ -72,16 +72,8 @@ class Devserver:
     inventory: str = ""
 
     @property
-    def cli(self) -> str:
-        return f"{self.venv}/bin/cloudpypi"
-
-    @property
     def config(self) -> str:
         return f"{self.config_dir}/mirror.toml"
-
-    @property
-    def env_file(self) -> str:
-        return f"{self.config_dir}/cloudpypi.env"
 
     @property
     def sandbox(self) -> bool:
@@ -89,11 +81,9 @@ class Devserver:
 
     def service_command(self, *args: str) -> str:
         """``cloudpypi ARGS`` as the service user, with the service's environment file loaded, the way
-        cloudpypi-sync.service runs it (its EnvironmentFile is optional, so is ours)."""
-        loader = 'if [ -r "$1" ]; then set -a; . "$1"; set +a; fi; shift; exec "$@"'
-        parts = ["sudo", "-n", "-u", self.service_user, "/bin/sh", "-c", loader, "cloudpypi-env",
-                 self.env_file, self.cli, *args]
-        return shlex.join(parts)
+        cloudpypi-sync.service runs it: through the sync_service role's runner, which team members
+        without full sudo may run too."""
+        return shlex.join(["sudo", "-n", "-u", self.service_user, self.runner, *args])
 
 
 # --------------------------------------------------------------------------- inventory and connection
@@ -145,7 +135,7 @@ def devserver_from_hostvars(name: str, values: dict[str, Any], inventory: str) -
         user=text["user"],
         key=os.path.expanduser(text["key"]) if text["key"] else "",
         service_user=text["service_user"] or defaults.service_user,
-        venv=text["venv"] or defaults.venv,
+        runner=text["runner"] or defaults.runner,
         config_dir=text["config_dir"] or defaults.config_dir,
         report_dir=text["report_dir"] or defaults.report_dir,
         instance_type=text["instance_type"],

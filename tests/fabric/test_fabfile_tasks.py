@@ -28,16 +28,14 @@ if str(ROOT) not in sys.path:
 
 import fabfile  # noqa: E402
 
-LOADER = 'if [ -r "$1" ]; then set -a; . "$1"; set +a; fi; shift; exec "$@"'
-CLI = "/opt/cloudpypi/venv/bin/cloudpypi"
+RUNNER = "/opt/cloudpypi/bin/cloudpypi-service"
 CONFIG = "/etc/cloudpypi/mirror.toml"
 REPORTS = "/var/lib/cloudpypi/reports"
 
 
 def as_service(*args: str) -> str:
     """The command line expected for `cloudpypi ARGS` run as the service user with its env file."""
-    return shlex.join(["sudo", "-n", "-u", "cloudpypi", "/bin/sh", "-c", LOADER, "cloudpypi-env",
-                       "/etc/cloudpypi/cloudpypi.env", CLI, *args])
+    return shlex.join(["sudo", "-n", "-u", "cloudpypi", RUNNER, *args])
 
 
 def connection() -> Connection:
@@ -119,20 +117,38 @@ def test_sync_with_failed_projects_prints_the_report_then_fails_with_the_engines
     assert "failed      broken: hash mismatch" in capsys.readouterr().out
 
 
-def test_service_command_loads_the_env_file_and_passes_arguments_verbatim(tmp_path: Path) -> None:
-    """The loader `fab` wraps around cloudpypi, run for real by /bin/sh (without sudo)."""
-    env_file = tmp_path / "cloudpypi.env"
-    env_file.write_text('AWS_ENDPOINT_URL="http://127.0.0.1:5000"\nXDG_CACHE_HOME=/var/cache/cloudpypi\n')
-    script = tmp_path / "show"
-    script.write_text('#!/bin/sh\necho "endpoint=$AWS_ENDPOINT_URL"; for a in "$@"; do echo "arg=$a"; done\n')
-    script.chmod(0o755)
-    server = fabfile.Devserver(name="x", host="x", venv=str(tmp_path / "venv"), config_dir=str(tmp_path))
+def test_service_command_runs_the_runner_as_the_service_user_with_arguments_verbatim() -> None:
+    server = fabfile.Devserver(name="x", host="x")
     argv = shlex.split(server.service_command("--project", "it's; rm -rf /"))
-    assert argv[:4] == ["sudo", "-n", "-u", "cloudpypi"], argv
-    argv = argv[4:]
-    argv[argv.index(server.cli)] = str(script)
-    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert argv == ["sudo", "-n", "-u", "cloudpypi", RUNNER, "--project", "it's; rm -rf /"], argv
+
+
+def test_the_runner_loads_the_env_file_and_passes_arguments_verbatim(tmp_path: Path) -> None:
+    """roles/sync_service's runner template, rendered and run for real by /bin/sh (without sudo)."""
+    import jinja2
+
+    config_dir = tmp_path / "etc cloudpypi"  # a space: the template must quote its paths
+    config_dir.mkdir()
+    (config_dir / "cloudpypi.env").write_text('AWS_ENDPOINT_URL="http://127.0.0.1:5000"\n')
+    venv_bin = tmp_path / "venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    fake_cli = venv_bin / "cloudpypi"
+    fake_cli.write_text('#!/bin/sh\necho "endpoint=$AWS_ENDPOINT_URL"; for a in "$@"; do echo "arg=$a"; done\n')
+    fake_cli.chmod(0o755)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - a shell script
+    environment.filters["quote"] = shlex.quote
+    template = (ROOT / "roles/sync_service/templates/cloudpypi-service.j2").read_text()
+    runner = tmp_path / "cloudpypi-service"
+    runner.write_text(environment.from_string(template).render(
+        ansible_managed="test", sync_service_user="cloudpypi", sync_service_config_dir=str(config_dir),
+        sync_service_venv=str(tmp_path / "venv")))
+    runner.chmod(0o755)
+    out = subprocess.run([str(runner), "--project", "it's; rm -rf /"], capture_output=True, text=True,
+                         check=True).stdout
     assert out.splitlines() == ["endpoint=http://127.0.0.1:5000", "arg=--project", "arg=it's; rm -rf /"], out
+    (config_dir / "cloudpypi.env").unlink()
+    out = subprocess.run([str(runner), "status"], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["endpoint=", "arg=status"], "an absent env file is fine, as for the unit"
 
 
 # ------------------------------------------------------------------------------ other remote tasks
@@ -401,7 +417,7 @@ def test_the_sandbox_inventory_resolves_to_its_ssh_settings_templated_by_ansible
     port = int(os.environ.get("CLOUDPYPI_SANDBOX_SSH_PORT") or 2222)
     assert (server.host, server.port, server.user) == ("127.0.0.1", port, "admin"), server
     assert server.key.endswith("/sandbox/ssh/id_ed25519") and "{{" not in server.key, server.key
-    assert server.config == CONFIG and server.cli == CLI, server
+    assert server.config == CONFIG and server.runner == RUNNER, server
     assert server.budget_name == "cloudpypi-monthly", "the budget the instance role may read"
 
 
@@ -454,9 +470,9 @@ def test_fab_help_documents_each_flag(task: str, flags: tuple[str, ...]) -> None
 
 def test_hostvars_fill_the_devserver_and_roles_defaults_fill_the_gaps() -> None:
     server = fabfile.devserver_from_hostvars("dev", {"host": "10.0.0.5", "port": "2200", "user": "admin",
-                                                     "key": "~/.ssh/k", "venv": "", "budget_name": ""}, "inv")
+                                                     "key": "~/.ssh/k", "runner": "", "budget_name": ""}, "inv")
     assert (server.host, server.port, server.user) == ("10.0.0.5", 2200, "admin"), server
     assert server.key == str(Path("~/.ssh/k").expanduser()), "the key path is expanded"
-    assert (server.cli, server.budget_name) == (CLI, "cloudpypi-monthly"), "empty values fall back to defaults"
+    assert (server.runner, server.budget_name) == (RUNNER, "cloudpypi-monthly"), "empty values fall back to defaults"
     with pytest.raises(Exit, match="not a number"):
         fabfile.devserver_from_hostvars("dev", {"port": "{{ oops }}"}, "inv")

@@ -153,6 +153,21 @@ def test_venv_holds_the_cli_and_reports_its_version(host):
     assert host.check_output("cloudpypi --version") == out, "expected cloudpypi on PATH to be the venv's"
 
 
+def test_every_member_may_run_the_runner_as_the_service_user_but_not_a_shell(host, team_members):
+    runner = host.file("/opt/cloudpypi/bin/cloudpypi-service")
+    assert (runner.user, runner.mode) == ("root", 0o755), f"expected root 0755, got {runner.user} {oct(runner.mode)}"
+    plain = [m["name"] for m in present(team_members) if not m.get("sudo", False)]
+    if not plain:
+        pytest.skip("the inventory lists no member without full sudo")
+    for name in plain:
+        with host.sudo():
+            allowed = host.run(f"sudo -u {name} sudo -n -u cloudpypi /opt/cloudpypi/bin/cloudpypi-service --version")
+            shell = host.run(f"sudo -u {name} sudo -n -u cloudpypi /bin/sh -c id")
+        assert allowed.rc == 0 and allowed.stdout.startswith("cloudpypi "), (
+            f"expected {name} to run the runner as cloudpypi (what fab sync does), got {allowed.rc}: {allowed.stderr}")
+        assert shell.rc != 0, f"expected {name} refused a shell as cloudpypi, got {shell.stdout!r}"
+
+
 def test_config_files_are_0640_root_with_the_service_group(host):
     for path in ("/etc/cloudpypi/mirror.toml", "/etc/cloudpypi/cloudpypi.env"):
         with host.sudo():
