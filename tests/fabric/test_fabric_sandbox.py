@@ -10,12 +10,6 @@ operator types them, against the booted Debian host (systemd-nspawn) and the mot
 The sandbox is reused when it is already up (`make sandbox-up`), otherwise started here and stopped after
 (only what this module started).  Where it cannot run (no root, no systemd-nspawn) the tests skip with the
 reason; under CI=true they fail instead.
-
-Status at 21:40 UTC on 2026-11-29: blocked at `fab deploy`.  playbooks/site.yml stops in roles/cost_budget
-because inventory/sandbox sets no `cloudpypi_budget_emails` (inventory/aws/group_vars/aws_resources.yml
-does).  With that variable given (plus the ones the sandbox inventory has since gained), site.yml, then
-`fab sync`, `fab status`, `fab verify`, `fab costs` (printing the preloaded figure) and `fab test` were run
-by hand against the sandbox and worked.
 """
 
 from __future__ import annotations
