@@ -3,7 +3,7 @@ operator types them, against the booted Debian host (systemd-nspawn) and the mot
 
     CLOUDPYPI_INVENTORY=inventory/sandbox fab deploy
     fab sync --origin <the tests' loopback origin>     -> the bucket on moto holds the pages, right types
-    fab status, fab verify
+    fab status, fab verify, fab invalidate                -> a path invalidated on the deployed distribution
     fab costs                                          -> prints the Cost Explorer figure preloaded in moto
     fab test                                           -> the testinfra suite (tests/sandbox)
 
@@ -141,6 +141,23 @@ def test_fab_status_shows_the_timer_the_serial_and_the_last_report(synced, deplo
 def test_fab_verify_passes_on_the_synced_bucket(synced, deployed) -> None:
     run = fab(deployed, "verify")
     assert run.returncode == 0, f"fab verify failed: {explain(run)}"
+
+
+def test_fab_invalidate_asks_the_distribution_fab_deploy_found(synced, deployed) -> None:
+    import boto3
+
+    cloudfront = boto3.client("cloudfront", endpoint_url=deployed["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                              aws_access_key_id=DUMMY_KEYS["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=DUMMY_KEYS["AWS_SECRET_ACCESS_KEY"])
+    listing = cloudfront.list_distributions()["DistributionList"].get("Items") or []
+    mirror = [d["Id"] for d in listing if d.get("Comment") == f"cloudpypi mirror {BUCKET}"]
+    assert len(mirror) == 1, f"expected fab deploy to have made one mirror distribution, got {listing}"
+    run = fab(deployed, "invalidate", "--path", "/simple/fab-demo/", "--policy", "changed")
+    assert run.returncode == 0, f"fab invalidate failed: {explain(run)}"
+    batches = cloudfront.list_invalidations(DistributionId=mirror[0])["InvalidationList"].get("Items") or []
+    paths = [p for batch in batches for p in cloudfront.get_invalidation(DistributionId=mirror[0], Id=batch["Id"])
+             ["Invalidation"]["InvalidationBatch"]["Paths"].get("Items", [])]
+    assert "/simple/fab-demo/" in paths, f"expected the path invalidated on {mirror[0]}, got {paths}: {explain(run)}"
 
 
 def test_fab_costs_prints_the_cost_explorer_figure_preloaded_in_moto(deployed) -> None:

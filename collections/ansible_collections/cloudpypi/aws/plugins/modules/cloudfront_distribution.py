@@ -114,33 +114,10 @@ from ansible_collections.cloudpypi.aws.plugins.module_utils.compare import (
     projected,
     with_quantities,
 )
+from ansible_collections.cloudpypi.aws.plugins.module_utils.distributions import DistributionError, find
 
 # Legacy cache settings that must go when a behaviour uses a cache policy.
 _LEGACY_CACHE_KEYS = ("ForwardedValues", "MinTTL", "DefaultTTL", "MaxTTL")
-
-
-class DistributionError(Exception):
-    """An operator-actionable problem (e.g. two distributions share the comment)."""
-
-
-def find(client, comment):
-    """The summary of the distribution whose Comment is ``comment``, or None."""
-    matches = []
-    marker = None
-    while True:
-        kwargs = {"Marker": marker} if marker else {}
-        page = client.list_distributions(**kwargs).get("DistributionList", {})
-        matches.extend(item for item in page.get("Items") or [] if item.get("Comment") == comment)
-        marker = page.get("NextMarker")
-        if not marker:
-            break
-    if len(matches) > 1:
-        ids = ", ".join(item["Id"] for item in matches)
-        raise DistributionError(
-            f"{len(matches)} distributions have the comment {comment!r} ({ids}); "
-            "give them distinct comments so this module can tell them apart"
-        )
-    return matches[0] if matches else None
 
 
 def desired_document(comment, config):
