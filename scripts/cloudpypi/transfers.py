@@ -79,7 +79,8 @@ class Transfers:
         self.config = config
         self.fetcher = fetcher
         self.pool = pool
-        self.processes = auto_processes(config) if processes is None else processes
+        # never more processes than downloads: a process without a thread would only hold files back
+        self.processes = min(auto_processes(config) if processes is None else processes, config.workers)
         self._handed_out = 0
         self._group: ProcessGroup | None = None
         self._lock = threading.Lock()
@@ -136,7 +137,7 @@ class ProcessGroup:
                 return future
             task = next(self._ids)
             self._futures[task] = future
-            worker = min(self._workers, key=lambda w: w.in_flight)
+            worker = max(self._workers, key=lambda w: w.capacity - w.in_flight)
             if worker.in_flight < worker.capacity:
                 worker.send_task(task, item, check_target)
             else:

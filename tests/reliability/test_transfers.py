@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cloudpypi.config import Config
-from cloudpypi.transfers import PROCESS_AFTER_FILES, auto_processes, split
+from cloudpypi.transfers import PROCESS_AFTER_FILES, Transfers, auto_processes, split
 from support.fakeorigin import Corpus, OriginServer, running_origin
 
 from .checker import assert_mirror_consistent
@@ -80,6 +80,8 @@ def test_split_and_the_automatic_process_count() -> None:
     assert split(10, 3) == [4, 3, 3]
     assert split(10, 2) == [5, 5]
     assert sum(split(7, 4)) == 7
+    assert Transfers(Config(target="/srv/mirror", workers=2, processes=4), None, None).processes == 2, (  # type: ignore[arg-type]
+        "never more processes than concurrent downloads")
     assert auto_processes(Config(target="s3://bucket", workers=10)) == 1, "an S3 sync keeps its transfers in-process"
     assert auto_processes(Config(target="/srv/mirror", workers=1)) == 1, "one download needs no second process"
     assert auto_processes(Config(target="/srv/mirror", workers=10, processes=3)) == 3, "config wins"
