@@ -44,22 +44,12 @@ class Measured:
 POLL_S = 0.02
 
 
-def _read_hwm_kb(pid: int) -> int:
+def _status_kb(pid: int, field: bytes) -> int:
+    """A kB figure of /proc/<pid>/status (VmHWM, VmRSS), or 0 when the process is gone."""
     try:
         with open(f"/proc/{pid}/status", "rb") as status:
             for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def _read_rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmRSS:"):
+                if line.startswith(field + b":"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
@@ -87,8 +77,8 @@ def _descendants(pid: int) -> list[int]:
 
 def _watch_hwm(pid: int, done: threading.Event, peak: list[int]) -> None:
     while True:
-        tree = _read_rss_kb(pid) + sum(_read_rss_kb(child) for child in _descendants(pid))
-        peak[0] = max(peak[0], _read_hwm_kb(pid), tree)
+        tree = _status_kb(pid, b"VmRSS") + sum(_status_kb(child, b"VmRSS") for child in _descendants(pid))
+        peak[0] = max(peak[0], _status_kb(pid, b"VmHWM"), tree)
         if done.wait(POLL_S):
             return
 

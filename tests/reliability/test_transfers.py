@@ -3,11 +3,13 @@ takes a file down with it (SIGKILL of the sync, of one transfer process, SIGTERM
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
 
 import pytest
 
@@ -76,6 +78,22 @@ def stored_files(target: Path) -> set[str]:
         if packages.exists() else set()
 
 
+@contextlib.contextmanager
+def sync_with_busy_processes(cli: Cli, origin: OriginServer, target: Path) -> Iterator[tuple[Popen[str], set[int]]]:
+    """A slowed `--processes 2` sync, handed over once both transfer processes exist and have stored files."""
+    origin.faults.add("slow", on=("file",), bandwidth=2_000_000)
+    proc = cli.start(origin.url, str(target), extra=["--processes", "2"])
+    try:
+        wait_for(lambda: len(children(proc.pid)) >= 2 and len(stored_files(target)) > PROCESS_AFTER_FILES,
+                 "the transfer processes to store files")
+        yield proc, children(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        origin.faults.clear()
+
+
 def test_split_and_the_automatic_process_count() -> None:
     assert split(10, 3) == [4, 3, 3]
     assert split(10, 2) == [5, 5]
@@ -113,20 +131,10 @@ def test_processes_build_the_same_mirror_as_threads(cli: Cli, origin: OriginServ
 def test_sigkill_of_the_sync_ends_its_processes_and_the_next_run_downloads_only_what_is_missing(
         cli: Cli, origin: OriginServer, corpus: Corpus, tmp_path: Path) -> None:
     target = tmp_path / "mirror"
-    origin.faults.add("slow", on=("file",), bandwidth=2_000_000)
-    proc = cli.start(origin.url, str(target), extra=["--processes", "2"])
-    try:
-        wait_for(lambda: len(children(proc.pid)) >= 2 and len(stored_files(target)) > PROCESS_AFTER_FILES,
-                 "the transfer processes to store files")
-        workers = children(proc.pid)
+    with sync_with_busy_processes(cli, origin, target) as (proc, workers):
         os.kill(proc.pid, signal.SIGKILL)  # the sync alone, not its process group
-        proc.wait(timeout=WAIT_S)
+        proc.communicate(timeout=WAIT_S)
         wait_for(lambda: not any(alive(pid) for pid in workers), "the orphaned transfer processes to exit")
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    origin.faults.clear()
     present = stored_files(target)
     resumed = cli.sync(origin.url, str(target), extra=["--processes", "2"])
     assert resumed.returncode == 0, resumed.describe()
@@ -140,22 +148,12 @@ def test_sigkill_of_the_sync_ends_its_processes_and_the_next_run_downloads_only_
 def test_a_dead_transfer_process_fails_the_run_cleanly_and_the_next_run_converges(
         cli: Cli, origin: OriginServer, corpus: Corpus, tmp_path: Path) -> None:
     target = tmp_path / "mirror"
-    origin.faults.add("slow", on=("file",), bandwidth=2_000_000)
-    proc = cli.start(origin.url, str(target), extra=["--processes", "2", "--report", str(tmp_path / "r.json")])
-    try:
-        wait_for(lambda: len(children(proc.pid)) >= 2 and len(stored_files(target)) > PROCESS_AFTER_FILES,
-                 "the transfer processes to store files")
-        workers = children(proc.pid)
+    with sync_with_busy_processes(cli, origin, target) as (proc, workers):
         os.kill(min(workers), signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 1, f"expected exit 1 after a transfer process died, got {proc.returncode}\n{stderr}"
     assert "transfer process" in stdout + stderr, f"expected the failure to name the transfer process:\n{stdout}"
     assert not any(alive(pid) for pid in workers), "expected no transfer process left behind"
-    origin.faults.clear()
     assert_mirror_consistent(FolderView(target), settled=False)
     again = cli.sync(origin.url, str(target))
     assert again.returncode == 0, again.describe()
@@ -165,21 +163,11 @@ def test_a_dead_transfer_process_fails_the_run_cleanly_and_the_next_run_converge
 def test_sigterm_stops_the_processes_with_the_sync(cli: Cli, origin: OriginServer, corpus: Corpus,
                                                    tmp_path: Path) -> None:
     target = tmp_path / "mirror"
-    origin.faults.add("slow", on=("file",), bandwidth=2_000_000)
-    proc = cli.start(origin.url, str(target), extra=["--processes", "2"])
-    try:
-        wait_for(lambda: len(children(proc.pid)) >= 2 and len(stored_files(target)) > PROCESS_AFTER_FILES,
-                 "the transfer processes to store files")
-        workers = children(proc.pid)
+    with sync_with_busy_processes(cli, origin, target) as (proc, workers):
         os.killpg(proc.pid, signal.SIGTERM)  # as systemd stops a unit: every process of the group
         _stdout, stderr = proc.communicate(timeout=WAIT_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 143, f"expected the graceful-stop exit code 143, got {proc.returncode}\n{stderr}"
     assert not any(alive(pid) for pid in workers), "expected the transfer processes to have exited with the sync"
-    origin.faults.clear()
     again = cli.sync(origin.url, str(target))
     assert again.returncode == 0, again.describe()
     assert_mirror_consistent(FolderView(target), known_good=known_good(corpus))
