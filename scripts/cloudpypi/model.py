@@ -89,5 +89,6 @@ class ProjectResult:
     file_count: int = 0
     total_bytes: int = 0
     failed_files: int = 0
+    objects_written: int = 0  # files and .metadata published
     dropped_keys: list[str] = field(default_factory=list)  # no longer linked: deletion after the grace period
     kept_keys: list[str] = field(default_factory=list)  # linked again: cancel any pending deletion

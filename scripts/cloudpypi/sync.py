@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 300.0
 FILES_ACCOUNTED = "files_accounted"  # state flag: "1" once a run ended with every stored file recorded
+CHANGELOG_UNUSABLE = "the origin's changelog is unusable (%s); comparing its root index instead"
 BATCH_SECONDS = 0.5  # project records are committed to the state at most this long after the fact
 
 
@@ -102,12 +103,11 @@ class _ProjectJob:
         with self._lock:
             try:
                 fetched = future.result()
-            except (CloudPyPIError, OSError) as exc:
+            except BaseException as exc:  # also cancelled at shutdown, or a bug: the project fails either way
+                expected = isinstance(exc, CloudPyPIError | OSError)
                 result.failed_files += 1
-                self.reasons.append(f"{item.filename}: {exc}")
-            except BaseException as exc:  # cancelled at shutdown, or a bug: the project fails
-                result.failed_files += 1
-                self.reasons.append(f"{item.filename}: {type(exc).__name__}: {exc}")
+                self.reasons.append(f"{item.filename}: {exc}" if expected
+                                    else f"{item.filename}: {type(exc).__name__}: {exc}")
             else:
                 if fetched.bytes_added:
                     result.files_added += 1
@@ -116,7 +116,7 @@ class _ProjectJob:
                 if not fetched.metadata_ok:
                     self.reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
                     result.failed_files += 1
-                self.syncer.report.s3_writes += fetched.writes
+                result.objects_written += fetched.writes
                 self.fetched[item.key] = fetched.stored
             self._left -= 1
             last = self._left == 0
@@ -191,7 +191,7 @@ class Syncer:
             try:
                 origin_serial = self.origin.changelog_last_serial()
             except OriginError as exc:
-                log.warning("the origin's changelog is unusable (%s); comparing its root index instead", exc)
+                log.warning(CHANGELOG_UNUSABLE, exc)
         if self.origin.supports_changelog is not None:
             state.set("origin_changelog", "1" if self.origin.supports_changelog else "0")
 
@@ -206,7 +206,7 @@ class Syncer:
                 try:
                     changed, removed = self.origin.changed_since(state.serial, origin_serial)
                 except OriginError as exc:
-                    log.warning("the origin's changelog is unusable (%s); comparing its root index instead", exc)
+                    log.warning(CHANGELOG_UNUSABLE, exc)
                     return self._decide_by_root(state, origin_serial, filters_changed, retry)
                 todo = [_Todo(n) for n in sorted(changed) if project_allowed(n, filters)]
                 gone = [n for n in sorted(removed) if state.project_serial(n)[0]]
@@ -378,6 +378,7 @@ class Syncer:
             report.files_failed += result.failed_files
         report.files_added += result.files_added
         report.bytes_added += result.bytes_added
+        report.s3_writes += result.objects_written
         if self.options.dry_run:
             report.projects_synced += 1
             return

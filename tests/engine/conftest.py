@@ -38,6 +38,20 @@ def cloudpypi(*args: str, env: dict[str, str] | None = None, report: Path | None
     return Run(proc.returncode, proc.stdout, proc.stderr, data)
 
 
+def run_syncer(origin: Any, storage: Any, **config: Any) -> Any:
+    """An in-process Syncer run against a fake origin, all downloads in this process: its Report."""
+    from cloudpypi.config import Config
+    from cloudpypi.origin import OriginClient
+    from cloudpypi.sync import Syncer, SyncOptions
+
+    settings = Config(origin=origin.url, target=str(storage.root), **{"workers": 4, "processes": 1, **config})
+    client = OriginClient(settings.origin, allowed_hosts=settings.file_hosts(), workers=settings.workers)
+    try:
+        return Syncer(settings, storage, client, SyncOptions(progress=False)).run()
+    finally:
+        client.close()
+
+
 def small_corpus() -> Corpus:
     corpus = Corpus()
     corpus.add_project("Foo.Bar", [

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.config import Config
-from cloudpypi.origin import OriginClient
 from cloudpypi.report import Report
 from cloudpypi.storage.folder import FolderStorage
-from cloudpypi.sync import Syncer, SyncOptions
+from engine.conftest import run_syncer
 
 
 class Killed(BaseException):
@@ -30,12 +28,7 @@ class DiesAfterDeleting(FolderStorage):
 
 
 def sync(origin, storage: FolderStorage, grace: int) -> Report:  # type: ignore[no-untyped-def]
-    config = Config(origin=origin.url, target=str(storage.root), workers=2, processes=1, deletion_grace=grace)
-    client = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=2)
-    try:
-        return Syncer(config, storage, client, SyncOptions(progress=False)).run()
-    finally:
-        client.close()
+    return run_syncer(origin, storage, workers=2, deletion_grace=grace)
 
 
 def package_files(root: Path) -> set[str]:

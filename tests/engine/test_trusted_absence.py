@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from cloudpypi.lock import LOCK_KEY, Holder, _boot_id
 from cloudpypi.origin import OriginClient
 from cloudpypi.report import Report
 from cloudpypi.storage.folder import FolderStorage
-from cloudpypi.sync import Syncer, SyncOptions
+from engine.conftest import run_syncer
 
 
 class CountingFolder(FolderStorage):
@@ -36,13 +37,8 @@ class CountingFolder(FolderStorage):
 
 
 def sync(origin, target: Path) -> tuple[Report, CountingFolder]:  # type: ignore[no-untyped-def]
-    config = Config(origin=origin.url, target=str(target), workers=4, processes=1)
     storage = CountingFolder(target)
-    client = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=4)
-    try:
-        report = Syncer(config, storage, client, SyncOptions(progress=False)).run()
-    finally:
-        client.close()
+    report = run_syncer(origin, storage)
     assert report.ok, [f"{f.project}: {f.reason}" for f in report.failures]
     return report, storage
 
@@ -52,17 +48,9 @@ def store_like_a_dead_run(origin, target: Path, project: str, filename: str) -> 
     config = Config(origin=origin.url, target=str(target), processes=1)
     client = OriginClient(config.origin, allowed_hosts=config.file_hosts())
     item = next(f for f in client.project_page(project).files if f.filename == filename)
-    FileFetcher(config, FolderStorage(target), client, _never).ensure(item, check_target=False)
+    FileFetcher(config, FolderStorage(target), client, threading.Event()).ensure(item, check_target=False)
     client.close()
     return item.key
-
-
-class _Never:
-    def is_set(self) -> bool:
-        return False
-
-
-_never = _Never()
 
 
 def test_a_cleanly_synced_mirror_downloads_new_files_without_looking_them_up(origin, tmp_path):

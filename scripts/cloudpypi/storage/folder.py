@@ -129,8 +129,7 @@ class FolderStorage(Storage):
                 os.makedirs(parent, exist_ok=True)
             except FileExistsError:
                 pass
-            if not self._inside(parent):
-                raise StorageError(f"refusing {key!r}: its folder resolves outside {self.root}")
+            self._path(key)  # the folder exists now: check it for symlinks leaving the tree
         return path
 
     def _staging_path(self) -> Path:
@@ -188,19 +187,13 @@ class FolderStorage(Storage):
     def _write_atomic(self, key: str, data: bytes) -> None:
         # The temp file lives in the staging area, not beside the page: a run killed mid-write must not
         # leave debris in the served tree, and the next run's cleanup_staging() removes it.
-        tmp = self._staging_path()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+        staging = self.new_staging()
         try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-            self._move_into(tmp, key)
+            staging.write(data)
+            staging.close()
+            self._move_into(staging.path, key)
         except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            self.discard(staging)
             raise
 
     def _move_into(self, source: Path, key: str) -> None:
