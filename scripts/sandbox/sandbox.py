@@ -12,6 +12,7 @@ Layout under $CLOUDPYPI_CACHE/sandbox (never inside the clone):
     rootfs-trixie-<recipe hash>.tar   the debootstrapped root filesystem (rebuilt when the recipe changes)
     ssh/id_ed25519[.pub]              the key Ansible and testinfra connect with
     run/root/                         a fresh copy of the root filesystem per boot
+                                      (run-<name>/ for a sandbox with another CLOUDPYPI_SANDBOX_NAME)
     run/state.json                    PIDs and endpoints of what `up` started
     run/nspawn.log, run/moto.log      their output
 
@@ -55,6 +56,7 @@ PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "pyt
 APT_PREREQS = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "ssh": "openssh-client",
                "ssh-keygen": "openssh-client"}
 EXIT_UNAVAILABLE = 3
+DEFAULT_NAME = "cloudpypi-sandbox"
 
 
 class SandboxError(Exception):
@@ -75,7 +77,7 @@ class Settings:
         env = os.environ
         return cls(
             cache=Path(env.get("CLOUDPYPI_CACHE") or Path.home() / ".cache" / "cloudpypi"),
-            name=env.get("CLOUDPYPI_SANDBOX_NAME", "cloudpypi-sandbox"),
+            name=env.get("CLOUDPYPI_SANDBOX_NAME", DEFAULT_NAME),
             ssh_port=int(env.get("CLOUDPYPI_SANDBOX_SSH_PORT", "2222")),
             moto_port=int(env.get("CLOUDPYPI_SANDBOX_MOTO_PORT", "5000")),
             debian_mirror=env.get("CLOUDPYPI_SANDBOX_DEBIAN_MIRROR", "http://deb.debian.org/debian"),
@@ -88,7 +90,8 @@ class Settings:
 
     @property
     def run_dir(self) -> Path:
-        return self.home / "run"
+        # Each named sandbox boots from its own run copy, so two can run side by side.
+        return self.home / ("run" if self.name == DEFAULT_NAME else f"run-{self.name}")
 
     @property
     def root(self) -> Path:
