@@ -56,6 +56,7 @@ PACKAGES = ("systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "pyt
 APT_PREREQS = {"debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "ssh": "openssh-client",
                "ssh-keygen": "openssh-client"}
 EXIT_UNAVAILABLE = 3
+READY_STATES = ("running", "degraded")  # what `systemctl is-system-running` says of a usable host
 DEFAULT_NAME = "cloudpypi-sandbox"
 
 
@@ -342,7 +343,7 @@ def boot(settings: Settings) -> int:
 
     def booted() -> bool:
         states.append(system_state(settings))
-        return states[-1] in ("running", "degraded")
+        return states[-1] in READY_STATES
 
     def died() -> str | None:
         if proc.poll() is not None:
@@ -423,9 +424,27 @@ def load_state(settings: Settings) -> State | None:
         return None
 
 
+# How long a live container may take to answer as running: right after a deploy, sshd or a unit may
+# be restarting and a loaded machine answers SSH slowly, and a single probe then mistook a working
+# sandbox for a broken one (and `up` tore it down).
+READY_GRACE_SECONDS = 60.0
+
+
 def is_up(settings: Settings, state: State | None) -> bool:
-    return (state is not None and alive(state.nspawn_pid, "systemd-nspawn")
-            and system_state(settings) in ("running", "degraded") and moto_answers(state.moto_url))
+    """True when both processes live and the host answers as running, within a bounded grace."""
+    if state is None or not alive(state.nspawn_pid, "systemd-nspawn"):
+        return False
+
+    def ready() -> bool:
+        return moto_answers(state.moto_url) and system_state(settings) in READY_STATES
+    try:
+        wait_for("the sandbox's readiness", ready,
+                 READY_GRACE_SECONDS,
+                 lambda: None if alive(state.nspawn_pid, "systemd-nspawn") else "systemd-nspawn exited")
+    except SandboxError as exc:
+        log.warning("%s", exc)
+        return False
+    return True
 
 
 def up(settings: Settings) -> State:

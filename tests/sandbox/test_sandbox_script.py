@@ -77,3 +77,39 @@ sandbox-devserver          : ok=57   changed=4    unreachable=0    failed=0    s
     recap = parse_recap(output)
     assert recap["sandbox-devserver"]["changed"] == 4 and recap["localhost"]["skipped"] == 1, f"got {recap}"
     assert parse_recap("no recap here") == {}, "expected no hosts without a PLAY RECAP"
+
+
+def _running_state(module, tmp_path: Path):
+    import os
+    return module.State(nspawn_pid=os.getpid(), moto_pid=None, root=str(tmp_path), ssh_host="127.0.0.1",
+                        ssh_port=2222, ssh_user="admin", ssh_key=str(tmp_path / "key"),
+                        moto_url="http://127.0.0.1:5000", name="t")
+
+
+def test_status_waits_for_a_live_host_that_answers_late(sandbox_module, tmp_path, monkeypatch):
+    answers = iter(["", "", "starting", "running"])
+    monkeypatch.setattr(sandbox_module, "alive", lambda pid, marker: True)
+    monkeypatch.setattr(sandbox_module, "moto_answers", lambda url: True)
+    monkeypatch.setattr(sandbox_module, "system_state", lambda s: next(answers))
+    monkeypatch.setattr(sandbox_module.time, "sleep", lambda seconds: None)
+    state = _running_state(sandbox_module, tmp_path)
+    assert sandbox_module.is_up(settings(sandbox_module, tmp_path), state), \
+        "expected a live container whose SSH answers on the fourth probe to count as up"
+    assert next(answers, "exhausted") == "exhausted", "expected is_up to keep probing until the host answered"
+
+
+def test_status_gives_up_at_once_when_the_container_is_gone(sandbox_module, tmp_path, monkeypatch):
+    probes = []
+    monkeypatch.setattr(sandbox_module, "alive", lambda pid, marker: False)
+    monkeypatch.setattr(sandbox_module, "system_state", lambda s: probes.append(s) or "running")
+    assert not sandbox_module.is_up(settings(sandbox_module, tmp_path), _running_state(sandbox_module, tmp_path))
+    assert probes == [], "expected no SSH probe once systemd-nspawn is known to be gone"
+
+
+def test_status_stops_waiting_when_the_container_dies_meanwhile(sandbox_module, tmp_path, monkeypatch):
+    lives = iter([True, True, False])
+    monkeypatch.setattr(sandbox_module, "alive", lambda pid, marker: next(lives, False))
+    monkeypatch.setattr(sandbox_module, "moto_answers", lambda url: True)
+    monkeypatch.setattr(sandbox_module, "system_state", lambda s: "")
+    monkeypatch.setattr(sandbox_module.time, "sleep", lambda seconds: None)
+    assert not sandbox_module.is_up(settings(sandbox_module, tmp_path), _running_state(sandbox_module, tmp_path))
