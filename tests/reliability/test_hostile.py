@@ -241,6 +241,38 @@ def test_symlink_planted_in_the_target_does_not_redirect_writes_outside(cli: Cli
     sandbox.assert_nothing_outside()
 
 
+def test_symlink_as_the_last_path_component_is_refused_for_reads_and_writes(cli: Cli, tmp_path: Path) -> None:
+    from cloudpypi.errors import StorageError
+    from cloudpypi.storage.folder import FolderStorage
+
+    sandbox = Sandbox(tmp_path)
+    corpus = _base_corpus()
+    with running_origin(corpus) as origin:
+        assert cli.sync(origin.url, str(sandbox.target)).returncode == 0
+        secret = sandbox.area / "sentinel" / "deep" / "keep.txt"
+        page = sandbox.target / "simple" / "good-one" / "index.html"
+        page.unlink()
+        page.symlink_to(secret)  # the page itself is a link to a file outside the mirror
+        sandbox.before = sandbox._snapshot()
+        storage = FolderStorage(sandbox.target)
+        key = "simple/good-one/index.html"
+        for name, attempt in {
+            "read": lambda: storage.read_bytes(key),
+            "stat": lambda: storage.stat(key),
+            "write": lambda: storage.write_bytes(key, b"<html>overwritten</html>", content_type="text/html"),
+        }.items():
+            with pytest.raises(StorageError, match="symlink"):
+                attempt()
+                pytest.fail(f"expected {name} of a symlinked object refused")
+        assert page.is_symlink() and secret.read_text() == "sentinel\n", "expected the link and its target untouched"
+        corpus.touch("good-one")
+        result = cli.sync(origin.url, str(sandbox.target), extra=["--project", "good-one"])
+    assert result.returncode == 1 and "symlink" in result.stdout, (
+        f"expected the sync to refuse writing over the planted link, got {result.describe()}")
+    assert secret.read_text() == "sentinel\n", "expected the file outside the mirror unchanged"
+    sandbox.assert_nothing_outside()
+
+
 # ru_maxrss of a child is useless here: Linux carries the parent's high-water mark across fork and exec
 # (and this test process holds the origin's 100,000-entry root).  The child reports its own VmHWM instead.
 HWM_WRAPPER = """
