@@ -112,3 +112,36 @@ def test_sync_refuses_to_overwrite_other_bytes_planted_under_a_package_key(origi
                     report=tmp_path / "r.json")
     assert run.returncode == 1 and "tiny-pkg" in run.stdout and "write-once" in run.stdout, run
     assert stored(client, bucket, key) == b"planted", "expected the planted object left for verify --origin"
+
+
+def test_content_sha256_trusts_only_a_full_object_checksum_computed_by_s3(tmp_path, monkeypatch):
+    """moto neither returns nor validates ChecksumSHA256, so S3's answers are stubbed here (botocore Stubber):
+    a FULL_OBJECT SHA-256 (S3 refuses a PUT whose bytes do not match it) is used without a download; a
+    COMPOSITE one (a checksum of multipart parts' checksums) is not a file digest, so the bytes are read."""
+    import base64
+    import io
+    from datetime import UTC, datetime
+
+    from botocore.response import StreamingBody
+    from botocore.stub import Stubber
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACLOUDPYPITESTKEY01")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "cloudpypi-test-secret-key-not-a-real-credential-0123456789")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    storage = S3Storage("s3://stubbed-bucket", spool_dir=str(tmp_path))
+    digest = hashlib.sha256(SMALL).digest()
+    head = {"ContentLength": len(SMALL), "LastModified": datetime.now(UTC), "ETag": '"x"'}
+    expected = {"Bucket": "stubbed-bucket", "Key": "packages/a.whl", "ChecksumMode": "ENABLED"}
+    with Stubber(storage.client) as stub:
+        stub.add_response("head_object", {**head, "ChecksumSHA256": base64.b64encode(digest).decode(),
+                                          "ChecksumType": "FULL_OBJECT"}, expected)
+        assert storage.content_sha256("packages/a.whl") == (digest.hex(), len(SMALL))
+        stub.assert_no_pending_responses()  # no GET: S3's own digest of the bytes was enough
+
+        stub.add_response("head_object", {**head, "ChecksumSHA256": base64.b64encode(b"\1" * 32).decode() + "-2",
+                                          "ChecksumType": "COMPOSITE"}, expected)
+        stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(b"tampered"), 8), "ContentLength": 8},
+                          {"Bucket": "stubbed-bucket", "Key": "packages/a.whl"})
+        assert storage.content_sha256("packages/a.whl") == (hashlib.sha256(b"tampered").hexdigest(), 8)
+        stub.assert_no_pending_responses()
+    storage.close()
