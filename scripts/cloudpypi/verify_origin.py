@@ -22,6 +22,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import logging
 import random
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -75,6 +76,7 @@ class OriginVerifyResult:
     files: int = 0  # distribution files whose bytes were checked
     metadata_files: int = 0  # .metadata files checked alongside them
     bytes: int = 0
+    seconds: float = 0.0
     sampled_from: int | None = None  # --sample: how many files the mirror lists in all
     findings: list[Finding] = field(default_factory=list)
 
@@ -225,6 +227,7 @@ class OriginVerifier:
     def run(self, names: Iterable[str], origin_url: str, sample: dict[str, set[int]] | None = None,
             sampled_from: int | None = None) -> OriginVerifyResult:
         result = OriginVerifyResult(origin=origin_url, sampled_from=sampled_from)
+        started = time.monotonic()
         bound = self.workers * 4  # the mirror is streamed project by project, never listed into memory
         with cf.ThreadPoolExecutor(self.workers, thread_name_prefix="verify-origin") as pool:
             pending: set[cf.Future] = set()
@@ -259,6 +262,7 @@ class OriginVerifier:
             while pending:
                 settle_some()
         result.findings.sort(key=lambda f: (f.project, f.filename, f.kind, f.what))
+        result.seconds = time.monotonic() - started
         return result
 
 

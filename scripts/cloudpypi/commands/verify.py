@@ -144,8 +144,10 @@ def _print_findings(result, limit: int = 200) -> None:  # type: ignore[no-untype
 def _origin_summary(url: str, result) -> str:  # type: ignore[no-untyped-def]
     scope = (f"a random sample of {result.files} of {result.sampled_from} file(s)" if result.sampled_from is not None
              else f"{result.files} file(s)")
+    seconds = max(result.seconds, 1e-6)
     return (f"checked {scope} ({result.metadata_files} .metadata, {result.bytes} bytes) in {result.projects} "
-            f"project(s) of {url} against {result.origin}")
+            f"project(s) of {url} against {result.origin} in {result.seconds:.1f}s "
+            f"({result.files / seconds:.0f} files/s, {result.bytes / seconds / 1e6:.1f} MB/s)")
 
 
 def run_origin(config, *, sample: int | None, repair: bool) -> int:  # type: ignore[no-untyped-def]
