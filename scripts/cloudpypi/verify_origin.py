@@ -159,11 +159,13 @@ def check_bytes(check: ByteCheck, found: tuple[str, int] | None) -> Finding | No
                    f"stored bytes have sha256 {_short(sha256)}, {size} bytes; {expected}", check.key)
 
 
-def pick_sample(counts: Iterable[tuple[str, int]], wanted: int, rng: random.Random) -> tuple[dict[str, set[int]], int]:
-    """`wanted` distinct files drawn uniformly from every listed file: {project: {file indexes}}, total."""
-    counts = list(counts)
-    total = sum(count for _, count in counts)
-    chosen = sorted(rng.sample(range(total), min(wanted, total))) if total else []
+def pick_sample(counts: Iterable[tuple[str, int]], total: int, wanted: int,
+                rng: random.Random) -> dict[str, set[int]]:
+    """`wanted` distinct files drawn uniformly from `total`: {project: {indexes into its files}}.
+
+    `counts` is streamed once, (project, files) in a fixed order: nothing per project is held but the picks.
+    """
+    chosen = sorted(rng.sample(range(total), min(wanted, total))) if total > 0 else []
     picked: dict[str, set[int]] = {}
     start, position = 0, 0
     for name, count in counts:
@@ -171,7 +173,9 @@ def pick_sample(counts: Iterable[tuple[str, int]], wanted: int, rng: random.Rand
             picked.setdefault(name, set()).add(chosen[position] - start)
             position += 1
         start += count
-    return picked, total
+        if position == len(chosen):
+            break
+    return picked
 
 
 # --------------------------------------------------------------------------------------------------- I/O
@@ -204,7 +208,10 @@ class OriginVerifier:
         return pages, findings
 
     def _project(self, name: str, only_indexes: set[int] | None) -> tuple[list[Finding], list[ByteCheck]]:
-        pages, findings = self.mirror_pages(name)
+        try:
+            pages, findings = self.mirror_pages(name)
+        except (CloudPyPIError, OSError) as exc:
+            return [Finding(UNCHECKED, name, "", f"the mirror's pages could not be read: {exc}")], []
         only = None
         if only_indexes is not None:
             listing = sorted({f.filename for page in pages.values() for f in page.files})
@@ -274,5 +281,6 @@ def verify_against_origin(storage: Storage, state: State, origin: OriginClient, 
     if sample is None:
         names: Iterator[str] | list[str] = iter(projects) if projects is not None else state.project_names()
         return verifier.run(names, origin.base)
-    picked, total = pick_sample(state.iter_file_counts(), sample, rng or random.SystemRandom())
+    total = state.counts()["files"]
+    picked = pick_sample(state.iter_file_counts(), total, sample, rng or random.SystemRandom())
     return verifier.run(sorted(picked), origin.base, sample=picked, sampled_from=total)

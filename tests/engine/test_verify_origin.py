@@ -193,3 +193,36 @@ def test_an_unreadable_origin_page_leaves_the_project_unchecked_and_fails(origin
                     env=mirror.env)
     assert run.returncode == 1 and "UNCHECKED idna: the origin's page could not be read" in run.stdout, run
     assert "TAMPERED" not in run.stdout
+
+
+# ------------------------------------------------------------------------------------------- pure parts
+
+
+def test_pick_sample_draws_distinct_files_from_every_project_in_one_pass():
+    import random
+
+    from cloudpypi.verify_origin import pick_sample
+
+    counts = [("a", 3), ("b", 0), ("c", 5)]
+    assert pick_sample(iter(counts), 8, 50, random.Random(1)) == {"a": {0, 1, 2}, "c": {0, 1, 2, 3, 4}}
+    for seed in range(20):
+        picked = pick_sample(iter(counts), 8, 3, random.Random(seed))
+        assert sum(len(v) for v in picked.values()) == 3, picked
+        assert all(i < dict(counts)[name] for name, indexes in picked.items() for i in indexes), picked
+    assert pick_sample(iter([]), 0, 5, random.Random(0)) == {}
+
+
+def test_compare_project_flags_forged_links_and_reports_upstream_removals_apart():
+    from cloudpypi.model import DistFile, ProjectPage
+    from cloudpypi.verify_origin import GONE, TAMPERED, compare_project
+
+    good = DistFile("p-1.0.tar.gz", "https://o/packages/aa/p-1.0.tar.gz", "a" * 64, 10, key="packages/aa/p-1.0.tar.gz")
+    old = DistFile("p-0.9.tar.gz", "https://o/packages/bb/p-0.9.tar.gz", "b" * 64, 10, key="packages/bb/p-0.9.tar.gz")
+    forged = replace(good, key="packages/zz/p-1.0.tar.gz")
+    origin = ProjectPage("p", (good,))
+    findings, checks = compare_project("p", {"index.html": ProjectPage("p", (forged, old))}, origin)
+    assert sorted((f.kind, f.filename) for f in findings) == [(GONE, "p-0.9.tar.gz"), (TAMPERED, "p-1.0.tar.gz")]
+    assert any("links packages/zz/p-1.0.tar.gz, not the origin's file" in f.what for f in findings), findings
+    assert [(c.key, c.sha256) for c in checks] == [("packages/aa/p-1.0.tar.gz", "a" * 64)], "the origin's key is hashed"
+    gone, none = compare_project("p", {"index.v1_json": ProjectPage("p", (good,))}, None)
+    assert [f.kind for f in gone] == [GONE] and "no longer lists the project" in gone[0].what and none == []
