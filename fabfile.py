@@ -557,11 +557,25 @@ def status(c):
         print(line)
 
 
-@task(help={"repair": "re-fetch whatever is missing or corrupt"})
-def verify(c, repair=False):
-    """Check every page link against the files in the bucket."""
+@task(optional=["origin"], help={
+    "repair": "re-fetch whatever is missing, corrupt or (with --origin) differs from the origin",
+    "origin": "check every file's bytes against the sha256 and size the origin publishes now "
+              "(no URL: the service's configured origin)",
+    "sample": "with --origin: check this many files drawn at random instead of all",
+})
+def verify(c, repair=False, origin=None, sample=None):
+    """Check every page link against the files in the bucket, or every file against the origin."""
+    if sample is not None and not origin:
+        raise Exit("--sample needs --origin.", code=EXIT_SETUP)
     conn, server = target(c)
-    args = ["verify", "--config", server.config] + (["--repair"] if repair else [])
+    args = ["verify", "--config", server.config]
+    if origin:
+        # a bare --origin (True) leaves the URL to the deployed config, which the runner allows team members
+        args += ["--origin"] if origin is True else ["--origin", origin]
+    if sample is not None:
+        args += ["--sample", str(sample)]
+    if repair:
+        args.append("--repair")
     remote(conn, server, server.service_command(*args))
 
 

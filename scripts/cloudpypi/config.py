@@ -12,6 +12,9 @@ Example (every key is optional; these are the defaults unless noted)::
     index_max_age = 600                 # Cache-Control max-age of index pages, seconds
     deletion_grace = 86400              # seconds a file removed upstream stays fetchable
     max_file_size = "10GiB"             # files above this are rejected
+    max_xmlrpc_size = "32MiB"           # decoded size cap of one XML-RPC (changelog) answer
+    max_root_index_size = "512MiB"      # decoded size cap of the origin's root index
+    max_page_size = "64MiB"             # decoded size cap of one project page
     allowed_hosts = []                  # file hosts besides the origin's and files.pythonhosted.org
     state_dir = ""                      # local working copy of an S3 target's state (default: cache dir)
 
@@ -39,11 +42,14 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.utils import canonicalize_name
 
 from cloudpypi.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cloudpypi.origin import AnswerCaps
 
 DEFAULT_ORIGIN = "https://pypi.org"
 PYPI_FILES_HOST = "files.pythonhosted.org"
@@ -98,6 +104,9 @@ class Config:
     index_max_age: int = 600
     deletion_grace: int = 86400
     max_file_size: int = 10 * 2**30
+    max_xmlrpc_size: int = 32 * 2**20
+    max_root_index_size: int = 512 * 2**20
+    max_page_size: int = 64 * 2**20
     allowed_hosts: tuple[str, ...] = ()
     state_dir: str = ""
     filters: Filters = field(default_factory=Filters)
@@ -112,6 +121,12 @@ class Config:
 
         origin_host = (urlsplit(self.origin).hostname or "").lower()
         return frozenset({origin_host, PYPI_FILES_HOST, *(h.lower() for h in self.allowed_hosts)})
+
+    def answer_caps(self) -> AnswerCaps:
+        """Caps on the decoded size of the origin's answers (see cloudpypi.origin.AnswerCaps)."""
+        from cloudpypi.origin import AnswerCaps
+
+        return AnswerCaps(xmlrpc=self.max_xmlrpc_size, root_index=self.max_root_index_size, page=self.max_page_size)
 
     def with_overrides(self, **overrides: Any) -> Config:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -154,6 +169,10 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
             kwargs[key] = _expect(mirror, key, simple_keys[key], where)
         elif key == "max_file_size":
             kwargs[key] = parse_size(mirror[key], f"{where}.max_file_size")
+        elif key in ("max_xmlrpc_size", "max_root_index_size", "max_page_size"):
+            kwargs[key] = parse_size(mirror[key], f"{where}.{key}")
+            if kwargs[key] < 1024:
+                raise ConfigError(f"{where}.{key}: {kwargs[key]} bytes is too small for any origin answer")
         elif key == "allowed_hosts":
             kwargs[key] = tuple(h.lower() for h in _str_list(mirror, key, where))
         else:

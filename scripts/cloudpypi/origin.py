@@ -16,7 +16,7 @@ import xmlrpc.client
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import SplitResult, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
@@ -26,16 +26,16 @@ import urllib3
 from cloudpypi import __version__
 from cloudpypi.errors import IntegrityError, OriginError, UnsafeInput
 from cloudpypi.model import ProjectPage, RootEntry, checked_project_name, normalize
-from cloudpypi.parse import JSON_TYPE, parse_project_page
+from cloudpypi.parse import JSON_TYPE, NOT_XMLRPC, parse_project_page, parse_xmlrpc_answer
+
+if TYPE_CHECKING:
+    from cloudpypi.config import Config
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"cloudpypi/{__version__} (PyPI mirror; python-urllib3/{urllib3.__version__})"
 ACCEPT_PAGES = f"{JSON_TYPE}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
 CHUNK = 1 << 20
-# The largest pages on pypi.org are a few MB (projects with tens of thousands of files); this leaves
-# headroom while bounding what a hostile or broken origin can make the sync hold.
-MAX_PAGE_BYTES = 64 * 2**20
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 60.0
 
@@ -50,6 +50,31 @@ class RetryableError(OriginError):
     """A transient failure: worth another attempt."""
 
 
+@dataclass(frozen=True)
+class AnswerCaps:
+    """Caps on the decoded size of the origin's answers, enforced while they stream in.
+
+    A compressed answer is measured after decoding, so a gzip bomb is stopped at the cap, not at the
+    end of its inflation.  Defaults leave headroom over pypi.org's largest answers: a changelog page of
+    a few MB, project pages of a few MB, a root index of about 40 MB (it is spooled to disk, not held).
+    """
+
+    xmlrpc: int = 32 * 2**20
+    root_index: int = 512 * 2**20
+    page: int = 64 * 2**20
+
+
+def capped(response: urllib3.BaseHTTPResponse, limit: int, what: str, setting: str) -> Iterator[bytes]:
+    """A response's decoded body in chunks; OriginError naming the response once it passes limit bytes."""
+    size = 0
+    for chunk in response.stream(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise OriginError(f"{what} is larger than {limit} bytes decoded; refusing it (the cap is "
+                              f"[mirror] {setting})")
+        yield chunk
+
+
 @dataclass
 class RootIndex:
     """The origin's root index, parsed into a temporary file so it is never held in memory whole."""
@@ -60,7 +85,8 @@ class RootIndex:
 
 class OriginClient:
     def __init__(self, base_url: str, *, allowed_hosts: frozenset[str], workers: int = 10,
-                 timeout: float = 30.0, retries: int = 5, max_file_size: int = 10 * 2**30) -> None:
+                 timeout: float = 30.0, retries: int = 5, max_file_size: int = 10 * 2**30,
+                 caps: AnswerCaps | None = None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise OriginError(f"origin {base_url!r} is not an http(s) URL")
@@ -69,6 +95,7 @@ class OriginClient:
         self.allowed_hosts = allowed_hosts
         self.retries = retries
         self.max_file_size = max_file_size
+        self.caps = caps or AnswerCaps()
         self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
         self.requests: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -161,16 +188,17 @@ class OriginClient:
                     new_url = target.url if target.scheme else self._join(url, response.headers["Location"])
                     if urlsplit(new_url).hostname != urlsplit(url).hostname:
                         raise OriginError(f"{url} redirects to another host ({new_url}); refusing")
+                    if urlsplit(url).scheme == "https" and urlsplit(new_url).scheme != "https":
+                        raise OriginError(f"{url} redirects from https to {new_url}; refusing to leave TLS")
                     url = new_url
                     continue
                 spool = tempfile.SpooledTemporaryFile(max_size=2 * 2**20)
-                size = 0
-                for chunk in response.stream(CHUNK):
-                    size += len(chunk)
-                    if size > MAX_PAGE_BYTES:
-                        spool.close()
-                        raise OriginError(f"{url}: page is larger than {MAX_PAGE_BYTES // 2**20} MiB decoded")
-                    spool.write(chunk)
+                try:
+                    for chunk in capped(response, self.caps.page, f"page {url}", "max_page_size"):
+                        spool.write(chunk)
+                except BaseException:
+                    spool.close()
+                    raise
                 spool.seek(0)
                 return response.status, dict(response.headers), spool, url
             finally:
@@ -197,17 +225,19 @@ class OriginClient:
             response = self._request("POST", url, "xmlrpc", body=payload,
                                      headers={"Content-Type": "text/xml"})
             try:
-                body = response.read()
-            finally:
-                response.release_conn()
-            if response.status != 200 or b"<methodResponse" not in body[:512]:
-                return _NO_XMLRPC
-            try:
-                return xmlrpc.client.loads(body)[0][0]
+                if response.status != 200:
+                    return _NO_XMLRPC
+                answer = parse_xmlrpc_answer(capped(response, self.caps.xmlrpc, f"XML-RPC {method} answer from {url}",
+                                                    "max_xmlrpc_size"))
             except xmlrpc.client.Fault as fault:
                 raise OriginError(f"XML-RPC {method}: {fault.faultString}") from None
-            except Exception as exc:
+            except (OriginError, urllib3.exceptions.HTTPError):
+                raise
+            except Exception as exc:  # expat and defusedxml raise assorted errors on garbage
                 raise OriginError(f"XML-RPC {method}: malformed answer ({exc})") from None
+            finally:
+                response.release_conn()
+            return _NO_XMLRPC if answer is NOT_XMLRPC else answer
 
         return self._with_retries(f"XML-RPC {method}", attempt)
 
@@ -277,7 +307,7 @@ class OriginClient:
             try:
                 if response.status != 200:
                     raise OriginError(f"{self.simple}: HTTP {response.status}")
-                for chunk in response.stream(CHUNK):
+                for chunk in capped(response, self.caps.root_index, f"root index {self.simple}", "max_root_index_size"):
                     spool.write(chunk)
                 return response.headers.get("Content-Type", ""), self._header_serial(dict(response.headers))
             finally:
@@ -404,6 +434,14 @@ class OriginClient:
         self._direct.clear()
         for manager in self._proxies.values():
             manager.clear()
+
+
+def client_for(config: Config, **overrides: Any) -> OriginClient:
+    """The origin client that a command uses, built from the mirror's configuration."""
+    settings: dict[str, Any] = {"allowed_hosts": config.file_hosts(), "workers": config.workers,
+                                "timeout": config.timeout, "retries": config.retries,
+                                "max_file_size": config.max_file_size, "caps": config.answer_caps(), **overrides}
+    return OriginClient(config.origin, **settings)
 
 
 class _NoXmlRpc:

@@ -1,4 +1,5 @@
-"""Parsing origin pages (PEP 691 JSON, PEP 503 HTML) into the model.  Pure: bytes in, values out.
+"""Parsing origin pages (PEP 691 JSON, PEP 503 HTML) and XML-RPC answers into the model.  Pure: bytes in,
+values out.
 
 Everything here is untrusted input.  A page that is malformed or hostile raises OriginError or
 UnsafeInput, which fails that project alone.
@@ -9,11 +10,13 @@ from __future__ import annotations
 import codecs
 import io
 import json
+import xmlrpc.client
 from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from typing import Any, BinaryIO
 
 import ijson
+from defusedxml.xmlrpc import DefusedExpatParser
 
 from cloudpypi.errors import OriginError, UnsafeInput
 from cloudpypi.model import DistFile, ProjectPage, checked_project_name
@@ -279,3 +282,35 @@ def parse_project_page(body: bytes | BinaryIO, content_type: str, page_url: str,
     if media in HTML_TYPES or not media:
         return parse_html_page(body, page_url, expected_name, allowed_hosts, header_serial)
     raise OriginError(f"project {expected_name}: unexpected Content-Type {content_type!r}")
+
+
+NOT_XMLRPC: Any = object()  # what parse_xmlrpc_answer returns for an answer that is not XML-RPC at all
+_XMLRPC_SNIFF = 512
+
+
+def parse_xmlrpc_answer(chunks: Iterable[bytes]) -> Any:
+    """The value of an XML-RPC methodResponse, parsed as it streams in with a hardened expat parser
+    (no DTDs' entities, no external references: defusedxml).  NOT_XMLRPC when the answer's first
+    bytes are not a methodResponse (an origin without XML-RPC answering with a page).
+
+    Raises xmlrpc.client.Fault for a fault answer, and expat or defusedxml errors for malformed XML.
+    """
+    unmarshaller = xmlrpc.client.Unmarshaller()
+    parser = DefusedExpatParser(unmarshaller)
+    head = b""
+    sniffed = False
+    for chunk in chunks:
+        if not sniffed:
+            head += chunk
+            if len(head) < _XMLRPC_SNIFF:
+                continue
+            if b"<methodResponse" not in head[:_XMLRPC_SNIFF]:
+                return NOT_XMLRPC
+            sniffed, chunk, head = True, head, b""
+        parser.feed(chunk)
+    if not sniffed:
+        if b"<methodResponse" not in head:
+            return NOT_XMLRPC
+        parser.feed(head)
+    parser.close()
+    return unmarshaller.close()[0]

@@ -204,6 +204,12 @@ class State:
             for name, serial in rows:
                 yield RootEntry(name, serial)
 
+    def iter_file_counts(self) -> Iterator[tuple[str, int]]:
+        """(project, files its pages list), in name order: what `verify --origin --sample` draws from."""
+        cursor = self.db.execute("SELECT name, files FROM projects ORDER BY name")
+        while rows := cursor.fetchmany(8192):
+            yield from rows
+
     def project_names(self) -> Iterator[str]:
         for entry in self.iter_projects():
             yield entry.name

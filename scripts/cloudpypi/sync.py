@@ -353,8 +353,10 @@ class Syncer:
             result.ok = False
             result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
         pages = render_project(final)
-        if mirror_page is None or self.storage.read_bytes(page_keys(plan.name)["index.v1_json"]) != pages[
-                "index.v1_json"]:
+        # repair (force) rewrites all three pages: a tampered HTML page beside an intact JSON page is not
+        # noticed by comparing the JSON page alone
+        if self.options.force or mirror_page is None or self.storage.read_bytes(
+                page_keys(plan.name)["index.v1_json"]) != pages["index.v1_json"]:
             cache_control = page_cache_control(self.config.index_max_age)
             # index.v1_json last: it is the page the next run compares, so after a crash between the three
             # writes it still differs and all three are written again.
@@ -636,7 +638,8 @@ def _graceful_signals(syncer: Syncer) -> Iterator[None]:
 def run_sync(config: Config, options: SyncOptions) -> Report:
     storage = open_target(config.target, config)
     origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                          timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size)
+                          timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size,
+                          caps=config.answer_caps())
     syncer = Syncer(config, storage, origin, options)
     try:
         with _graceful_signals(syncer):

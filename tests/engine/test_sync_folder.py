@@ -222,13 +222,15 @@ def test_second_sync_refuses_while_the_lock_is_held(origin, tmp_path):
 def test_verify_finds_a_corrupted_file_and_repair_refetches_it(origin, tmp_path):
     target = tmp_path / "mirror"
     assert sync(origin, target, tmp_path).returncode == 0
-    ok = cloudpypi("verify", "--target", str(target), "--origin", origin.url)
+    config = tmp_path / "verify.toml"  # the origin that --repair re-fetches from (--origin checks against it)
+    config.write_text(f'[mirror]\norigin = "{origin.url}"\n')
+    ok = cloudpypi("verify", "--target", str(target), "--config", str(config))
     assert ok.returncode == 0 and "OK" in ok.stdout, ok
     victim = target / linked_files(target, "idna")["idna-3.1-py3-none-any.whl"]
     victim.write_bytes(b"garbage")
-    bad = cloudpypi("verify", "--target", str(target), "--origin", origin.url)
+    bad = cloudpypi("verify", "--target", str(target), "--config", str(config))
     assert bad.returncode == 1 and "idna" in bad.stdout and "size" in bad.stdout, bad
-    fixed = cloudpypi("verify", "--target", str(target), "--origin", origin.url, "--repair")
+    fixed = cloudpypi("verify", "--target", str(target), "--config", str(config), "--repair")
     assert fixed.returncode == 0, fixed
     assert_links_resolve(target)
 

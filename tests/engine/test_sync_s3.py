@@ -58,15 +58,17 @@ def test_s3_verify_uses_metadata_and_repair_fixes_a_damaged_object(origin, bucke
     assert sync(origin, bucket, moto, tmp_path).returncode == 0
     env = moto.env({"CLOUDPYPI_STATE_DIR": str(tmp_path / "state")})
     target = f"s3://{bucket}/pypi"
-    ok = cloudpypi("verify", "--target", target, "--origin", origin.url, env=env)
+    config = tmp_path / "verify.toml"  # the origin that --repair re-fetches from (--origin checks against it)
+    config.write_text(f'[mirror]\norigin = "{origin.url}"\n')
+    ok = cloudpypi("verify", "--target", target, "--config", str(config), env=env)
     assert ok.returncode == 0, ok
     s3 = moto.client("s3")
     page = parse_mirror_json(s3.get_object(Bucket=bucket, Key="pypi/simple/foo-bar/index.v1_json")["Body"].read(),
                              "foo-bar")
     s3.delete_object(Bucket=bucket, Key=f"pypi/{page.files[0].key}")
-    bad = cloudpypi("verify", "--target", target, "--origin", origin.url, env=env)
+    bad = cloudpypi("verify", "--target", target, "--config", str(config), env=env)
     assert bad.returncode == 1 and "missing" in bad.stdout, bad
-    fixed = cloudpypi("verify", "--target", target, "--origin", origin.url, "--repair", env=env)
+    fixed = cloudpypi("verify", "--target", target, "--config", str(config), "--repair", env=env)
     assert fixed.returncode == 0, fixed
     status = cloudpypi("status", "--target", target, "--origin", origin.url, "--json", env=env)
     assert json.loads(status.stdout)["lag"] == 0, status

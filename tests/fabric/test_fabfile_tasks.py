@@ -175,6 +175,21 @@ def test_verify_repair_runs_verify_with_repair(remote) -> None:  # noqa: F811
     fabfile.verify(connection(), repair=True)
 
 
+@pytest.mark.parametrize(("kwargs", "expected"), [
+    ({"origin": True}, ("--origin",)),
+    ({"origin": "https://pypi.org", "sample": 50}, ("--origin", "https://pypi.org", "--sample", "50")),
+    ({"origin": True, "repair": True}, ("--origin", "--repair")),
+])
+def test_verify_origin_checks_against_the_services_origin_unless_given_one(remote, kwargs, expected) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("verify", "--config", CONFIG, *expected), out=b"ok\n")])
+    fabfile.verify(connection(), **kwargs)
+
+
+def test_verify_sample_without_origin_is_refused_before_connecting() -> None:
+    with pytest.raises(Exit, match="--sample needs --origin"):
+        fabfile.verify(connection(), sample=5)
+
+
 def test_a_failing_remote_command_fails_the_task_with_its_message_and_code(remote) -> None:  # noqa: F811
     remote.expect(commands=[Command(as_service("verify", "--config", CONFIG),
                                     err=b"cloudpypi verify: 2 problems: simple/a/ links a missing file\n", exit=1)])
@@ -454,7 +469,7 @@ def test_fab_list_shows_every_task_with_its_one_line_docstring() -> None:
     ("sync", ("--origin", "--project", "--full", "--dry-run")),
     ("invalidate", ("--report", "--path", "--policy")),
     ("costs", ("--egress-gb", "--json")),
-    ("verify", ("--repair",)),
+    ("verify", ("--repair", "--origin", "--sample")),
     ("onboard", ("--user", "--key", "--sudo")),
     ("offboard", ("--user",)),
     ("logs", ("--since", "--follow")),

@@ -13,7 +13,9 @@ import json
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -241,6 +243,38 @@ def test_symlink_planted_in_the_target_does_not_redirect_writes_outside(cli: Cli
     sandbox.assert_nothing_outside()
 
 
+def test_symlink_as_the_last_path_component_is_refused_for_reads_and_writes(cli: Cli, tmp_path: Path) -> None:
+    from cloudpypi.errors import StorageError
+    from cloudpypi.storage.folder import FolderStorage
+
+    sandbox = Sandbox(tmp_path)
+    corpus = _base_corpus()
+    with running_origin(corpus) as origin:
+        assert cli.sync(origin.url, str(sandbox.target)).returncode == 0
+        secret = sandbox.area / "sentinel" / "deep" / "keep.txt"
+        page = sandbox.target / "simple" / "good-one" / "index.html"
+        page.unlink()
+        page.symlink_to(secret)  # the page itself is a link to a file outside the mirror
+        sandbox.before = sandbox._snapshot()
+        storage = FolderStorage(sandbox.target)
+        key = "simple/good-one/index.html"
+        for name, attempt in {
+            "read": lambda: storage.read_bytes(key),
+            "stat": lambda: storage.stat(key),
+            "write": lambda: storage.write_bytes(key, b"<html>overwritten</html>", content_type="text/html"),
+        }.items():
+            with pytest.raises(StorageError, match="symlink"):
+                attempt()
+                pytest.fail(f"expected {name} of a symlinked object refused")
+        assert page.is_symlink() and secret.read_text() == "sentinel\n", "expected the link and its target untouched"
+        corpus.touch("good-one")
+        result = cli.sync(origin.url, str(sandbox.target), extra=["--project", "good-one"])
+    assert result.returncode == 1 and "symlink" in result.stdout, (
+        f"expected the sync to refuse writing over the planted link, got {result.describe()}")
+    assert secret.read_text() == "sentinel\n", "expected the file outside the mirror unchanged"
+    sandbox.assert_nothing_outside()
+
+
 # ru_maxrss of a child is useless here: Linux carries the parent's high-water mark across fork and exec
 # (and this test process holds the origin's 100,000-entry root).  The child reports its own VmHWM instead.
 HWM_WRAPPER = """
@@ -347,3 +381,78 @@ def test_gzip_bomb_project_page_keeps_memory_under_150_mb(cli: Cli, tmp_path: Pa
     record("gzip_bomb", wire_bytes=len(_gzip_bomb()), decoded_bytes=BOMB_DECODED,
            peak_rss_mb=round(peak_kb / 1024, 1))
     assert peak_kb < RSS_LIMIT_KB, f"expected peak RSS under 150 MB, got {peak_kb / 1024:.0f} MB"
+
+
+CHANGELOG_BOMB_DECODED = 2**30  # 1 GiB of XML-RPC string content, about 1 MB gzipped
+
+
+@functools.cache
+def _changelog_bomb() -> bytes:
+    """A methodResponse whose one string is 1 GiB long, gzipped (built in pieces: never 1 GiB in memory)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
+    parts = [packer.compress(b"<?xml version='1.0'?>\n<methodResponse><params><param><value><string>")]
+    block = b"A" * (16 * 2**20)
+    parts += [packer.compress(block) for _ in range(CHANGELOG_BOMB_DECODED // len(block))]
+    parts.append(packer.compress(b"</string></value></param></params></methodResponse>\n") + packer.flush())
+    return b"".join(parts)
+
+
+class _ChangelogBombProxy(BaseHTTPRequestHandler):
+    """The fake origin's pages as they are, but every XML-RPC call answered with the gzip bomb."""
+
+    protocol_version = "HTTP/1.1"
+    upstream = ""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        request = urllib.request.Request(self.upstream + self.path, headers={"Accept": self.headers.get("Accept", "")})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                keep = {k: v for k, v in answer.headers.items() if k.lower() in ("content-type", "x-pypi-last-serial")}
+                self._send(answer.status, answer.read(), keep)
+        except urllib.error.HTTPError as error:
+            self._send(error.code, b"", {})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._send(200, _changelog_bomb(), {"Content-Type": "text/xml", "Content-Encoding": "gzip"})
+
+
+def test_gzip_bomb_on_the_changelog_is_capped_the_run_ends_and_the_mirror_stays_whole(cli: Cli, tmp_path: Path) -> None:
+    bomb = _changelog_bomb()
+    assert len(bomb) < 2 * 2**20, f"expected a bomb of about 1 MB on the wire, got {len(bomb)} bytes"
+    corpus = _base_corpus()
+    hwm = tmp_path / "vmhwm-kb"
+    with running_origin(corpus) as origin:
+        handler = type("Proxy", (_ChangelogBombProxy,), {"upstream": origin.url})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        try:
+            bombing = f"http://127.0.0.1:{server.server_address[1]}"
+            argv = cli.argv(bombing, str(tmp_path / "mirror"), cli.config({"allowed_hosts": ["127.0.0.1"]}), None)
+            argv[1:3] = ["-c", HWM_WRAPPER]
+            proc = subprocess.run(argv, env={**cli.env, "HWM_FILE": str(hwm)}, capture_output=True, text=True,
+                                  timeout=300)
+        finally:
+            server.shutdown()
+            server.server_close()
+    peak_kb = int(hwm.read_text())
+    record("changelog_gzip_bomb", wire_bytes=len(bomb), decoded_bytes=CHANGELOG_BOMB_DECODED,
+           peak_rss_mb=round(peak_kb / 1024, 1))
+    assert proc.returncode == 0, f"expected the run to fall back to the root index and succeed: {proc.stderr[-2000:]}"
+    assert f"XML-RPC changelog_last_serial answer from {bombing}/pypi is larger than" in proc.stderr, proc.stderr
+    assert "max_xmlrpc_size" in proc.stderr, f"expected the cap's setting named, got {proc.stderr[-1000:]}"
+    assert peak_kb < RSS_LIMIT_KB, f"expected peak RSS under 150 MB, got {peak_kb / 1024:.0f} MB"
+    summary = assert_mirror_consistent(FolderView(tmp_path / "mirror"), known_good=known_good(corpus))
+    assert summary.projects == set(GOOD), f"expected every project mirrored, got {summary.projects}"

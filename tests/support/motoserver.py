@@ -63,6 +63,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def aws_env(url: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for subprocesses (cloudpypi, ansible, boto3) that should talk to this moto."""
     env = dict(base or {})
+    if "PYTHONPATH" in os.environ:  # the CLI under test imports the package from this checkout, not the venv's
+        env.setdefault("PYTHONPATH", os.environ["PYTHONPATH"])
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         env.pop(key, None)
     env.update(

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             record = None
     if record is None:
         origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                              timeout=config.timeout, retries=config.retries)
+                              timeout=config.timeout, retries=config.retries, caps=config.answer_caps())
         try:
             record = compute(spec, origin, workers=config.workers).record
         finally:

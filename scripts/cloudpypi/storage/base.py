@@ -108,6 +108,19 @@ class Storage(abc.ABC):
         with self.open_read(key) as stream:
             return sha256_of_stream(stream)[0]
 
+    def content_sha256(self, key: str) -> tuple[str, int] | None:
+        """The sha256 and size of an object's bytes, or None when it does not exist.
+
+        Never taken from metadata that the object's writer sets (the S3 ``sha256`` user metadata): an
+        independent check against the origin must not believe the party it checks.  Backends may use a
+        digest that the store itself computed from the bytes (S3's full-object ChecksumSHA256).
+        """
+        try:
+            with self.open_read(key) as stream:
+                return sha256_of_stream(stream)
+        except FileNotFoundError:
+            return None
+
     # -- writing ---------------------------------------------------------
     @abc.abstractmethod
     def write_bytes(

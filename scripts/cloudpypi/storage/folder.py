@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import io
 import itertools
@@ -118,6 +119,15 @@ class FolderStorage(Storage):
             raise StorageError(f"refusing {key!r}: its folder resolves outside {self.root}")
         return path
 
+    def _refuse_symlink(self, key: str, path: Path) -> None:
+        """An object is a regular file: a symlink in its place is never read through nor replaced."""
+        try:
+            mode = os.lstat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        if stat.S_ISLNK(mode):
+            raise StorageError(f"refusing {key!r}: it is a symlink, not a file of the mirror")
+
     def _ensure_parent(self, key: str) -> Path:
         """The path for writing key: its folder made (if missing) and checked once it exists."""
         path = self._path(key)
@@ -138,10 +148,12 @@ class FolderStorage(Storage):
     def stat(self, key: str) -> ObjectInfo | None:
         path = self.root / check_key(key)
         try:
-            st = path.stat()
+            st = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             return None  # checked before the folder test: most keys a sync asks about do not exist yet
         self._path(key)  # an existing object behind a symlink that leaves the tree is refused
+        if stat.S_ISLNK(st.st_mode):
+            raise StorageError(f"refusing {key!r}: it is a symlink, not a file of the mirror")
         if not stat.S_ISREG(st.st_mode):
             return None  # a directory is not an object
         from cloudpypi.storage.content import cache_control_for, content_type_for
@@ -156,12 +168,25 @@ class FolderStorage(Storage):
             last_modified=st.st_mtime,
         )
 
+    def _open_nofollow(self, key: str) -> BinaryIO:
+        """Open an object for reading; a symlink in its place is refused, not followed (O_NOFOLLOW)."""
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_NOFOLLOW)
+        except (FileNotFoundError, NotADirectoryError):
+            raise FileNotFoundError(key) from None
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise StorageError(f"refusing {key!r}: it is a symlink, not a file of the mirror") from None
+        try:
+            return os.fdopen(fd, "rb")
+        except IsADirectoryError:
+            os.close(fd)
+            raise FileNotFoundError(key) from None
+
     @contextlib.contextmanager
     def open_read(self, key: str, start: int = 0, end: int | None = None) -> Iterator[BinaryIO]:
-        try:
-            raw = open(self._path(key), "rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise FileNotFoundError(key) from None
+        raw = self._open_nofollow(key)
         if start:
             raw.seek(start)
         if end is None and not start:
@@ -199,6 +224,7 @@ class FolderStorage(Storage):
     def _move_into(self, source: Path, key: str) -> None:
         """Rename a finished staging file to key, making its folder when needed."""
         path = self._ensure_parent(key)
+        self._refuse_symlink(key, path)  # rename would replace the link; a planted link is an alarm, not a file
         try:
             os.replace(source, path)
         except FileNotFoundError:

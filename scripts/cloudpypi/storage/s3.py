@@ -3,12 +3,19 @@
 Downloads are staged in a local spool file while they are hashed; only verified bytes are uploaded,
 so a corrupt download never reaches the bucket.  Large files go up as multipart uploads with
 S3-side SHA-256 checksums on every part.
+
+Package files (``packages/``) are written once: every new one is created with ``If-None-Match: *``
+(single-part PUT and CompleteMultipartUpload alike), so a bucket policy can deny any PutObject there
+that lacks the header.  A 412 means the key is already taken: the stored bytes are hashed, and the run
+carries on when they are the file's, or fails that file with a clear error when they are not.
 """
 
 from __future__ import annotations
 
 import base64
+import concurrent.futures as cf
 import contextlib
+import hashlib
 import os
 import re
 import tempfile
@@ -19,7 +26,6 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 import boto3
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -28,9 +34,12 @@ from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
 
 MULTIPART_THRESHOLD = 16 * 2**20
 MULTIPART_CHUNK = 16 * 2**20
+MULTIPART_CONCURRENCY = 4  # parts of one upload in flight: at most this many chunks in memory
+WRITE_ONCE_PREFIX = "packages/"
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TOLERATED: Any = object()  # what _call returns for an error code the caller expects
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
+_NONE: frozenset[str] = frozenset()
 _PRECONDITION = frozenset({"412", "PreconditionFailed", "409", "ConditionalRequestConflict"})
 
 
@@ -88,12 +97,6 @@ class S3Storage(Storage):
             self.client = boto3.session.Session().client("s3", config=boto_config)
         except BotoCoreError as exc:
             raise StorageError(f"cannot create an S3 client: {exc}") from None
-        self.transfer_config = TransferConfig(
-            multipart_threshold=MULTIPART_THRESHOLD,
-            multipart_chunksize=MULTIPART_CHUNK,
-            max_concurrency=4,
-            use_threads=True,
-        )
         spool_root = os.environ.get("CLOUDPYPI_SPOOL_DIR") or spool_dir or tempfile.gettempdir()
         self.spool = Path(spool_root) / "cloudpypi-spool"
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -142,6 +145,24 @@ class S3Storage(Storage):
         finally:
             body.close()
 
+    def content_sha256(self, key: str) -> tuple[str, int] | None:
+        """S3's own SHA-256 where S3 computed it from the whole object's bytes, else the bytes, hashed.
+
+        A full-object ChecksumSHA256 exists only when the PUT carried one, and S3 refuses a PUT whose
+        bytes do not match it (BadDigest): no writer can make it lie.  A multipart object's checksum is
+        a checksum of the parts' checksums (ChecksumType COMPOSITE), which says nothing comparable to a
+        file's sha256, so such objects are read and hashed, as are objects with no checksum at all.
+        """
+        head = self._call("HEAD", self.client.head_object, tolerate=_MISSING, Key=self._key(key),
+                          ChecksumMode="ENABLED")
+        if head is TOLERATED:
+            return None
+        checksum = head.get("ChecksumSHA256")
+        if checksum and head.get("ChecksumType") == "FULL_OBJECT":
+            with contextlib.suppress(ValueError):
+                return base64.b64decode(checksum, validate=True).hex(), head["ContentLength"]
+        return super().content_sha256(key)
+
     def iter_keys(self, prefix: str) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
@@ -167,23 +188,71 @@ class S3Storage(Storage):
         extra: dict[str, Any] = {"ContentType": content_type, "Metadata": {"sha256": sha256}}
         if cache_control:
             extra["CacheControl"] = cache_control
+        write_once = key.startswith(WRITE_ONCE_PREFIX)
         try:
             if size < MULTIPART_THRESHOLD:
+                condition: dict[str, Any] = {"IfNoneMatch": "*"} if write_once else {}
                 with open(staging.path, "rb") as body:
                     # We already know the digest: S3 verifies it server-side without botocore re-hashing.
                     checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
-                    self._call("PUT", self.client.put_object, Key=self._key(key), Body=body,
-                               ChecksumSHA256=checksum, **extra)
+                    done = self._call("PUT", self.client.put_object, tolerate=_PRECONDITION if write_once else _NONE,
+                                      Key=self._key(key), Body=body, ChecksumSHA256=checksum, **condition, **extra)
             else:
-                try:
-                    self.client.upload_file(str(staging.path), self.bucket, self._key(key),
-                                            ExtraArgs={**extra, "ChecksumAlgorithm": "SHA256"},
-                                            Config=self.transfer_config)
-                except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
-                    raise StorageError(f"S3 multipart upload s3://{self.bucket}/{self._key(key)}: {exc}") from None
+                done = self._multipart_upload(staging.path, key, extra, write_once)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 staging.path.unlink()
+        if done is TOLERATED:
+            self._settle_existing(key, sha256, size)
+
+    def _settle_existing(self, key: str, sha256: str, size: int) -> None:
+        """After a 412 on a write-once key: the bytes already stored must be this file's."""
+        found = self.content_sha256(key)
+        if found is None:
+            raise StorageError(f"S3 conditional PUT s3://{self.bucket}/{self._key(key)}: refused as existing, "
+                               "yet nothing is stored there (a concurrent delete?); the next run retries it")
+        if found != (sha256, size):
+            raise StorageError(
+                f"s3://{self.bucket}/{self._key(key)} already holds other bytes (sha256 {found[0]}, {found[1]} "
+                f"bytes; the file is {sha256}, {size} bytes) and packages/ is write-once: run "
+                "`cloudpypi verify --origin URL --repair` to restore the origin's file")
+
+    def _multipart_upload(self, path: Path, key: str, extra: dict[str, Any], write_once: bool) -> Any:
+        """A multipart upload with a SHA-256 checksum per part; created with If-None-Match when write_once.
+
+        Returns TOLERATED when the key already exists (412 on completion)."""
+        target = self._key(key)
+        created = self._call("multipart create", self.client.create_multipart_upload, Key=target,
+                             ChecksumAlgorithm="SHA256", **extra)
+        upload_id = created["UploadId"]
+
+        def part(number: int) -> dict[str, Any]:
+            with open(path, "rb") as handle:
+                handle.seek((number - 1) * MULTIPART_CHUNK)
+                chunk = handle.read(MULTIPART_CHUNK)
+            checksum = base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+            answer = self._call("multipart part", self.client.upload_part, Key=target, UploadId=upload_id,
+                                PartNumber=number, Body=chunk, ChecksumSHA256=checksum)
+            return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum}
+
+        count = max(1, -(-path.stat().st_size // MULTIPART_CHUNK))
+        try:
+            with cf.ThreadPoolExecutor(min(MULTIPART_CONCURRENCY, count), thread_name_prefix="s3-part") as pool:
+                parts = list(pool.map(part, range(1, count + 1)))
+            condition = {"IfNoneMatch": "*"} if write_once else {}
+            done = self._call("multipart complete", self.client.complete_multipart_upload,
+                              tolerate=_PRECONDITION if write_once else _NONE, Key=target,
+                              UploadId=upload_id, MultipartUpload={"Parts": parts}, **condition)
+        except BaseException:
+            with contextlib.suppress(StorageError):
+                self._call("multipart abort", self.client.abort_multipart_upload, tolerate=_MISSING | {"NoSuchUpload"},
+                           Key=target, UploadId=upload_id)
+            raise
+        if done is TOLERATED:  # the upload is not completed: its parts must not linger (they are billed)
+            with contextlib.suppress(StorageError):
+                self._call("multipart abort", self.client.abort_multipart_upload, tolerate=_MISSING | {"NoSuchUpload"},
+                           Key=target, UploadId=upload_id)
+        return done
 
     def discard(self, staging: Staging) -> None:
         assert isinstance(staging, SpoolStaging)
