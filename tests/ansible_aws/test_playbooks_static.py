@@ -68,7 +68,13 @@ def test_every_aws_role_documents_its_variables_with_the_role_prefix():
         assert not unprefixed, f"expected every default of {role} to start with {role}_, got {unprefixed}"
         specified = set(specs["argument_specs"]["main"]["options"])
         undocumented = (
-            set(defaults) - specified - {"mirror_bucket_cloudfront_distribution_arn", "mirror_bucket_readable_prefixes"}
+            set(defaults)
+            - specified
+            - {
+                "mirror_bucket_cloudfront_distribution_arn",
+                "mirror_bucket_readable_prefixes",
+                "mirror_bucket_write_once_prefixes",
+            }
         )
         assert not undocumented, f"expected argument_specs of {role} to cover its defaults, missing {undocumented}"
 
