@@ -314,7 +314,8 @@ def test_response_headers_policy_adding_nosniff_updates_and_check_mode_writes_no
     desired, current = security_headers_config(), security_headers_config(max_age=300, nosniff=False)
     stubber.add_response("list_response_headers_policies", headers_list(current), {"Type": "custom"})
     stubber.add_response("get_response_headers_policy", headers_get(current), {"Id": "RH1"})
-    predicted = cloudfront_named.ensure(client, cloudfront_named.RESPONSE_HEADERS_POLICY, desired["Name"], desired, True)
+    kind = cloudfront_named.RESPONSE_HEADERS_POLICY
+    predicted = cloudfront_named.ensure(client, kind, desired["Name"], desired, True)
     assert predicted["changed"] is True, "expected check mode to predict the update (and, stubbed, write nothing)"
     stubber.add_response("list_response_headers_policies", headers_list(current), {"Type": "custom"})
     stubber.add_response("get_response_headers_policy", headers_get(current), {"Id": "RH1"})
