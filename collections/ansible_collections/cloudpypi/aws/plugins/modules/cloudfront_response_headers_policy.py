@@ -12,8 +12,8 @@ short_description: Manage a CloudFront response-headers policy that adds or remo
 version_added: 0.1.0
 description:
   - Creates, updates or deletes a custom CloudFront response-headers policy, found by its I(name).
-  - Covers custom headers, removed headers and two security headers (what CloudPyPI needs,
-    C(Vary: Accept), C(Strict-Transport-Security) and C(X-Content-Type-Options: nosniff)).
+  - "Covers custom headers, removed headers and two security headers (what CloudPyPI needs,
+    C(Vary: Accept), C(Strict-Transport-Security) and C(X-Content-Type-Options: nosniff))."
   - Idempotent, supports check mode and diff.
   - community.aws.cloudfront_response_headers_policy exists, but it updates the policy on every run,
     decides C(changed) from the modification time, reports changed in every check-mode run and
@@ -76,8 +76,8 @@ options:
         default: true
   content_type_options_nosniff:
     description:
-      - Add C(X-Content-Type-Options: nosniff), so that browsers never guess a content type other
-        than the one served.
+      - "Add C(X-Content-Type-Options: nosniff), so that browsers never guess a content type other
+        than the one served."
     type: bool
     default: false
     version_added: 0.2.0
