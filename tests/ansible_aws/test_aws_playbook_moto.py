@@ -1,5 +1,5 @@
 """playbooks/aws.yml (and the dev server instance play) against a real moto server: the first run
-creates, the second reports changed=0, and the resources are locked down as issue 6 requires."""
+creates, the second reports changed=0, and the resources are locked down as the security model requires."""
 
 from __future__ import annotations
 
