@@ -6,8 +6,8 @@ ANSIBLE_AWS_YAMLLINT := $(if $(wildcard .yamllint),.yamllint,tests/ansible_aws/y
 
 .PHONY: lint-ansible test-ansible-aws
 
-lint-ansible: venv  ## ansible-lint (production profile) and yamllint on the AWS roles and playbooks
-	ansible-lint --profile production $(ANSIBLE_AWS_ROLES) $(ANSIBLE_AWS_PLAYBOOKS)
+lint-ansible: venv  ## ansible-lint (production profile) on the whole repository, yamllint on the AWS side
+	ansible-lint --profile production
 	yamllint --strict -c $(ANSIBLE_AWS_YAMLLINT) $(ANSIBLE_AWS_ROLES) $(ANSIBLE_AWS_PLAYBOOKS) \
 		inventory/aws/group_vars/aws_resources.yml collections/ansible_collections/cloudpypi tests/ansible_aws
 

@@ -1,5 +1,5 @@
 """Least-privilege assertions over an IAM policy document (the dev server's), shared by the
-rendering test and the moto test.  The rules of issue 6: no "*" in any action; a "*" resource
+rendering test and the moto test.  The rules: no "*" in any action; a "*" resource
 only for actions whose service has no resource-level permissions."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def problems(policy: dict[str, Any]) -> list[str]:
 
 
 def assert_least_privilege(policy: dict[str, Any], bucket: str, distribution_arn: str) -> None:
-    """The dev server's policy: exactly the grants of issue 4, nothing wider."""
+    """The dev server's policy: exactly the grants it needs, nothing wider."""
     issues = problems(policy)
     assert not issues, f"expected a least-privilege policy, got: {issues}"
     grants = actions_by_resource(policy)

@@ -1,5 +1,5 @@
 """playbooks/aws.yml (and the dev server instance play) against a real moto server: the first run
-creates, the second reports changed=0, and the resources are locked down as issue 6 requires."""
+creates, the second reports changed=0, and the resources are locked down as the security model requires."""
 
 from __future__ import annotations
 
@@ -78,14 +78,60 @@ def test_bucket_lifecycle_aborts_incomplete_multipart_uploads(provisioned, aws_m
     )
 
 
-def test_bucket_policy_lets_only_the_distribution_read(provisioned, aws_moto):
+def test_bucket_is_versioned_and_expires_old_versions_after_30_days(provisioned, aws_moto):
+    s3 = client(aws_moto, "s3")
+    status = s3.get_bucket_versioning(Bucket=BUCKET).get("Status")
+    assert status == "Enabled", f"expected versioning Enabled, got {status}"
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]
+    expiring = [r for r in rules if r.get("Status") == "Enabled" and "NoncurrentVersionExpiration" in r]
+    assert len(expiring) == 1, f"expected one enabled rule expiring noncurrent versions, got {rules}"
+    rule = expiring[0]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30, f"expected 30 days, got {rule}"
+    assert rule["Filter"] == {"Prefix": ""} and rule["Expiration"] == {"ExpiredObjectDeleteMarker": True}, (
+        f"expected the whole bucket, lone delete markers removed, got {rule}"
+    )
+
+
+def test_access_logs_go_to_a_private_log_bucket_with_lifecycle(provisioned, aws_moto):
+    s3 = client(aws_moto, "s3")
+    logs = f"{BUCKET}-logs"
+    enabled = s3.get_bucket_logging(Bucket=BUCKET).get("LoggingEnabled")
+    assert enabled == {"TargetBucket": logs, "TargetPrefix": "s3-access/"}, (
+        f"expected logging into {logs}, got {enabled}"
+    )
+    block = s3.get_public_access_block(Bucket=logs)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4, f"expected the log bucket fully private, got {block}"
+    rules = s3.get_bucket_encryption(Bucket=logs)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert [r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in rules] == ["AES256"], f"got {rules}"
+    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=logs)["Rules"]
+    got = [(r["ID"], r["Status"], r.get("Expiration"), r.get("AbortIncompleteMultipartUpload")) for r in lifecycle]
+    expected = [("expire-access-logs", "Enabled", {"Days": 365}, {"DaysAfterInitiation": 7})]
+    assert got == expected, f"expected {expected}, got {got}"
+    policy = json.loads(s3.get_bucket_policy(Bucket=logs)["Policy"])
+    delivery = [s for s in policy["Statement"] if s["Principal"] == {"Service": "logging.s3.amazonaws.com"}]
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in delivery] == [
+        ("Allow", "s3:PutObject", f"arn:aws:s3:::{logs}/s3-access/*")
+    ], f"expected the log delivery grant on the log prefix only, got {policy}"
+    assert delivery[0]["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:s3:::{BUCKET}"}, f"got {delivery}"
+
+
+def test_bucket_policy_lets_only_the_distribution_read_over_tls_with_packages_write_once(provisioned, aws_moto):
+    from ansible_aws.test_rendered_documents import cloudfront_may
+
     policy = json.loads(client(aws_moto, "s3").get_bucket_policy(Bucket=BUCKET)["Policy"])
     distributions = client(aws_moto, "cloudfront").list_distributions()["DistributionList"]["Items"]
     mirror = [d for d in distributions if d["Comment"] == f"cloudpypi mirror {BUCKET}"]
     assert len(mirror) == 1, f"expected one mirror distribution, got {[d['Comment'] for d in distributions]}"
+    denies = {s["Sid"]: s["Condition"] for s in policy["Statement"] if s["Effect"] == "Deny"}
+    expected_denies = {
+        "DenyInsecureTransport": {"Bool": {"aws:SecureTransport": "false"}},
+        "PackagesAreWriteOnce": {"Null": {"s3:if-none-match": "true"}, "Bool": {"s3:ObjectCreationOperation": "true"}},
+    }
+    assert denies == expected_denies, f"expected the TLS-only and write-once Deny statements, got {denies}"
     actions = set()
     for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow", f"expected Allow statements only, got {statement}"
+        if statement["Effect"] == "Deny":
+            continue
         assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}, (
             f"expected the CloudFront service principal only, got {statement['Principal']}"
         )
@@ -98,6 +144,10 @@ def test_bucket_policy_lets_only_the_distribution_read(provisioned, aws_moto):
             f"expected this bucket only, got {resources}"
         )
     assert actions == {"s3:GetObject", "s3:ListBucket"}, f"expected GetObject and ListBucket, got {actions}"
+    state = f"arn:aws:s3:::{BUCKET}/.cloudpypi/state.sqlite"
+    assert not cloudfront_may(policy, "s3:GetObject", state, mirror[0]["ARN"]), "expected .cloudpypi/ unreadable"
+    page = f"arn:aws:s3:::{BUCKET}/simple/index.html"
+    assert cloudfront_may(policy, "s3:GetObject", page, mirror[0]["ARN"]), "expected index pages readable"
 
 
 def test_distribution_serves_the_bucket_with_https_and_per_path_behaviours(provisioned, aws_moto):
@@ -258,8 +308,15 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
         )
         wrong = run_playbook(moto, "playbooks/teardown.yml", "-e", "cloudpypi_teardown_confirm=other-bucket")
         assert wrong.returncode != 0, "expected a wrong confirmation to be refused"
-        require_ok(run_playbook(moto, "playbooks/teardown.yml", "-e", f"cloudpypi_teardown_confirm={BUCKET}"))
-        assert moto.client("s3").list_buckets()["Buckets"] == [], "expected the bucket gone"
+        confirmed = require_ok(
+            run_playbook(moto, "playbooks/teardown.yml", "-e", f"cloudpypi_teardown_confirm={BUCKET}")
+        )
+        kept = [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]]
+        assert kept == [f"{BUCKET}-logs"], f"expected the mirror bucket gone and its access logs kept, got {kept}"
+        assert f"Kept the access-log bucket s3://{BUCKET}-logs" in confirmed.output, (
+            "expected the teardown to say what it kept"
+        )
+        assert "cloudpypi_teardown_keep_logs=false" in confirmed.output, "expected it to say how to remove the logs"
         cloudfront = moto.client("cloudfront", region_name=REGION)
         assert not cloudfront.list_distributions()["DistributionList"].get("Items"), "expected no distribution"
         assert not cloudfront.list_functions()["FunctionList"].get("Items"), "expected no function"
@@ -273,6 +330,17 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
         assert alarms == [], "expected no alarm"
         budgets = moto.client("budgets", region_name="us-east-1").describe_budgets(AccountId="123456789012")
         assert not budgets.get("Budgets"), "expected no budget"
+        require_ok(
+            run_playbook(
+                moto,
+                "playbooks/teardown.yml",
+                "-e",
+                f"cloudpypi_teardown_confirm={BUCKET}",
+                "-e",
+                "cloudpypi_teardown_keep_logs=false",
+            )
+        )
+        assert moto.client("s3").list_buckets()["Buckets"] == [], "expected the log bucket gone when told"
 
 
 def test_index_policy_change_handler_invalidates_the_index_pages(provisioned, aws_moto):

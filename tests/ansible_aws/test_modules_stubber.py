@@ -256,6 +256,82 @@ def test_response_headers_policy_update_replaces_the_header_value(cloudfront):
     assert result["differences"] == ["CustomHeadersConfig.Items[0].Value"], f"got {result['differences']}"
 
 
+def security_headers_config(max_age=31536000, nosniff=True):
+    return headers_module.desired_config(
+        {
+            "name": "cloudpypi-packages-headers",
+            "comment": "",
+            "custom_headers": [],
+            "remove_headers": [],
+            "state": "present",
+            "strict_transport_security": {
+                "max_age": max_age,
+                "include_subdomains": False,
+                "preload": False,
+                "override": True,
+            },
+            "content_type_options_nosniff": nosniff,
+        }
+    )
+
+
+def test_response_headers_policy_sends_hsts_and_nosniff_without_empty_custom_headers():
+    desired = security_headers_config()
+    assert desired["SecurityHeadersConfig"] == {
+        "StrictTransportSecurity": {
+            "Override": True,
+            "IncludeSubdomains": False,
+            "Preload": False,
+            "AccessControlMaxAgeSec": 31536000,
+        },
+        "ContentTypeOptions": {"Override": True},
+    }, f"got {desired}"
+    assert "CustomHeadersConfig" not in desired, f"expected no empty custom headers, got {desired}"
+
+
+def test_response_headers_policy_with_security_headers_is_created_then_left_alone(cloudfront):
+    client, stubber = cloudfront
+    desired = security_headers_config()
+    empty = {"ResponseHeadersPolicyList": {"MaxItems": 100, "Quantity": 0, "Items": []}}
+    stubber.add_response("list_response_headers_policies", empty, {"Type": "custom"})
+    stubber.add_response(
+        "create_response_headers_policy", headers_get(desired), {"ResponseHeadersPolicyConfig": desired}
+    )
+    created = cloudfront_named.ensure(
+        client, cloudfront_named.RESPONSE_HEADERS_POLICY, desired["Name"], desired, False
+    )
+    assert (created["changed"], created["id"]) == (True, "RH1"), f"expected a created policy RH1, got {created}"
+    # Second run: AWS returns the policy with its keys in another order: no write call.
+    returned = as_aws_returns(desired)
+    stubber.add_response("list_response_headers_policies", headers_list(returned), {"Type": "custom"})
+    stubber.add_response("get_response_headers_policy", headers_get(returned), {"Id": "RH1"})
+    again = cloudfront_named.ensure(client, cloudfront_named.RESPONSE_HEADERS_POLICY, desired["Name"], desired, False)
+    assert again["changed"] is False, f"expected no change on the second run, got {again.get('differences')}"
+
+
+def test_response_headers_policy_adding_nosniff_updates_and_check_mode_writes_nothing(cloudfront):
+    client, stubber = cloudfront
+    desired, current = security_headers_config(), security_headers_config(max_age=300, nosniff=False)
+    stubber.add_response("list_response_headers_policies", headers_list(current), {"Type": "custom"})
+    stubber.add_response("get_response_headers_policy", headers_get(current), {"Id": "RH1"})
+    kind = cloudfront_named.RESPONSE_HEADERS_POLICY
+    predicted = cloudfront_named.ensure(client, kind, desired["Name"], desired, True)
+    assert predicted["changed"] is True, "expected check mode to predict the update (and, stubbed, write nothing)"
+    stubber.add_response("list_response_headers_policies", headers_list(current), {"Type": "custom"})
+    stubber.add_response("get_response_headers_policy", headers_get(current), {"Id": "RH1"})
+    stubber.add_response(
+        "update_response_headers_policy",
+        headers_get(desired),
+        {"Id": "RH1", "IfMatch": "E1", "ResponseHeadersPolicyConfig": desired},
+    )
+    updated = cloudfront_named.ensure(client, cloudfront_named.RESPONSE_HEADERS_POLICY, desired["Name"], desired, False)
+    assert updated["changed"] is True, "expected HSTS max-age and nosniff to update the policy"
+    assert sorted(updated["differences"]) == [
+        "SecurityHeadersConfig.ContentTypeOptions",
+        "SecurityHeadersConfig.StrictTransportSecurity.AccessControlMaxAgeSec",
+    ], f"got {updated['differences']}"
+
+
 def test_origin_access_control_absent_deletes_with_if_match(cloudfront):
     client, stubber = cloudfront
     config = {
