@@ -22,6 +22,7 @@ class Report:
     target: str
     dry_run: bool = False
     stopped: bool = False  # a signal stopped the run: what was complete is published
+    stalled: bool = False  # the watchdog stopped it: no progress for stall_timeout seconds
     mode: str = ""  # changelog | root-index | projects | no-op
     serial_before: int | None = None
     serial_after: int | None = None
