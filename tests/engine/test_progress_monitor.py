@@ -220,7 +220,7 @@ def test_running_is_null_without_a_lock_and_the_record_with_one(tmp_path):
 
 def test_a_record_from_an_earlier_run_is_not_taken_for_the_current_holders(tmp_path):
     storage = FolderStorage(str(tmp_path))
-    runrecord.write(storage, runrecord.encode({"phase": "syncing", "files_done": 99}, token="old", pid=1, seq=7))
+    runrecord.write(storage, runrecord.encode({"phase": "syncing", "files_done": 99}, token="old", pid=1, seq=7))  # noqa: S106
     with TargetLock(storage):
         running = runrecord.running(storage)
     assert running is not None and running["phase"] == "starting" and running["files_done"] == 0
@@ -276,4 +276,4 @@ def test_an_unreadable_record_reads_as_none(tmp_path, record):
     storage = FolderStorage(str(tmp_path))
     storage.write_bytes(runrecord.PROGRESS_KEY, record, content_type="application/json")
     assert runrecord.read(storage) is None
-    assert json.loads(runrecord.encode({"a": 1}, token="t", pid=2, seq=3))["seq"] == 3
+    assert json.loads(runrecord.encode({"a": 1}, token="t", pid=2, seq=3))["seq"] == 3  # noqa: S106
