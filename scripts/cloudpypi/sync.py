@@ -159,7 +159,7 @@ class Syncer:
         self._results: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
         self.fetcher = FileFetcher(config, storage, origin, self._stop)
         self.fetcher.on_bytes = self.progress.beat
-        self.transfers = Transfers(config, self.fetcher, self._pool)
+        self.transfers = Transfers(config, self.fetcher, self._pool, on_bytes=self.progress.beat)
         self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
         self._planned_lock = threading.Lock()
         self._only_filenames: dict[str, frozenset[str]] | None = None

@@ -179,3 +179,37 @@ def test_a_slow_run_that_keeps_progressing_is_not_stopped_by_the_watchdog(origin
     assert run.returncode == 0, f"expected a slow but progressing run to finish, got {run.returncode}\n{run.stderr}"
     assert took > 2 * 2, f"expected the run to last longer than twice the stall timeout (it took {took:.1f} s)"
     assert "no progress" not in run.stderr
+
+
+def test_a_long_file_in_a_transfer_process_counts_as_progress(tmp_path):
+    # 40 small projects hand out more than 32 files, so the big one (last in the walk) goes to a transfer
+    # process; it takes about 11 s at 1.5 MB/s, more than twice the 5 s stall timeout, with nothing else
+    # left to do: only the process's "bytes are arriving" messages keep the watchdog quiet.
+    corpus = Corpus()
+    for number in range(40):
+        corpus.add_project(f"small-{number:02d}", [{"version": "1.0", "files": ["py3-none-any"]}])
+    corpus.add_project("zz-big", [{"version": "1.0", "files": [("py3-none-any", 16_000_000)]}])
+    with running_origin(corpus) as origin:
+        warm_up(origin, "zz-big")  # the fake origin builds a file on its first request: not part of the test
+        origin.faults.add("slow", on=("file",), path="zz_big", bandwidth=1_500_000)
+        run = subprocess.run(cli("sync", "--origin", origin.url, "--target", str(tmp_path / "mirror"),
+                                 "--no-progress", "--workers", "4", "--processes", "2", "--stall-timeout", "5",
+                                 "--report", str(tmp_path / "report.json")),
+                             capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert run.returncode == 0, f"expected the run to finish, got exit {run.returncode}\n{run.stderr[-3000:]}"
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["transfer_processes"] == 2, "expected the downloads to run in transfer processes"
+    assert report["duration_s"] > 2 * 5, f"expected a run longer than the stall timeout, took {report['duration_s']}"
+
+
+def warm_up(origin: Any, project: str) -> None:
+    import urllib.request
+    from urllib.parse import urljoin
+
+    page_url = f"{origin.url}/simple/{project}/"
+    request = urllib.request.Request(page_url, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        files = json.load(response)["files"]
+    for item in files:
+        with urllib.request.urlopen(urljoin(page_url, item["url"]), timeout=120) as response:
+            response.read()
