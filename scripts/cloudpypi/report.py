@@ -41,6 +41,7 @@ class Report:
     planned: dict[str, Any] = field(default_factory=dict)  # dry runs: what would happen
     requests: dict[str, int] = field(default_factory=dict)
     s3_writes: int = 0
+    progress_records: int = 0  # writes of the progress record (.cloudpypi/progress.json) during the run
     transfer_processes: int = 0  # processes that shared the downloads (0: all ran in the sync's own threads)
     started_at: str = ""
     finished_at: str = ""

@@ -572,6 +572,7 @@ class Syncer:
         finally:
             if monitor is not None:
                 monitor.stop()
+                report.progress_records = monitor.records_written
                 with contextlib.suppress(CloudPyPIError, OSError):
                     runrecord.remove(self.storage)  # before the lock goes: a record is never left live
             report.transfer_processes = self.transfers.started_processes
