@@ -316,12 +316,22 @@ def status_lines(timer: str | None, service: dict[str, str] | None, mirror: dict
         gib = (mirror.get("bytes") or 0) / 2**30
         lines.append(f"  {mirror.get('projects')} projects, {mirror.get('files')} files, {gib:.2f} GiB; "
                      f"last success {mirror.get('last_success')}")
+        lines += running_lines(mirror.get("running"))
     lines.append("Disk")
     disk_lines = [line for line in (disk or "unavailable").splitlines() if line.strip()]
     lines += [f"  {line}" for line in dict.fromkeys(disk_lines)]  # the state dir is often on /
     lines.append("Last report")
     lines += [f"  {line}" for line in (report_summary(report) if report else ["none yet"])]
     return lines
+
+
+def running_lines(running: dict[str, Any] | None) -> list[str]:
+    """The sync in flight, as `cloudpypi status` words it (its `summary`): files and bytes done of the
+    total, the rate and the ETA."""
+    if not running:
+        return ["  no sync running"]
+    return [f"  running: {running.get('command', 'sync')} pid {running.get('pid')} since {running.get('started')}",
+            f"    {running.get('summary', '')}"]
 
 
 def _since_arg(since: str) -> str:
@@ -524,7 +534,7 @@ def costs(c, egress_gb=None, json=False):
 
 @task
 def status(c):
-    """Timer runs, serial and lag, disk use and the last report."""
+    """Timer runs, serial and lag, a sync in flight (done of total, rate, ETA), disk use and the last report."""
     conn, server = target(c)
     anything = ANY_CODE
     timer = remote(conn, server, f"systemctl list-timers --all --no-pager {TIMER_UNIT}", hide=True,

@@ -17,6 +17,7 @@ Example (every key is optional; these are the defaults unless noted)::
     max_page_size = "64MiB"             # decoded size cap of one project page
     allowed_hosts = []                  # file hosts besides the origin's and files.pythonhosted.org
     state_dir = ""                      # local working copy of an S3 target's state (default: cache dir)
+    stall_timeout = 1800                # seconds without progress before a run is stopped (0 = never)
 
     [filters]
     allow = []                          # project names (normalized on load); empty = everything
@@ -109,6 +110,7 @@ class Config:
     max_page_size: int = 64 * 2**20
     allowed_hosts: tuple[str, ...] = ()
     state_dir: str = ""
+    stall_timeout: float = 1800.0  # the run watchdog (cloudpypi.watchdog); 0 turns it off
     filters: Filters = field(default_factory=Filters)
     cloudwatch_namespace: str = ""
     distribution_id: str = ""
@@ -162,7 +164,8 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
     mirror = data.get("mirror", {})
     kwargs: dict[str, Any] = {}
     simple_keys = {"origin": str, "target": str, "workers": int, "processes": int, "timeout": (int, float),
-                   "retries": int, "index_max_age": int, "deletion_grace": int, "state_dir": str}
+                   "retries": int, "index_max_age": int, "deletion_grace": int, "state_dir": str,
+                   "stall_timeout": (int, float)}
     for key in mirror:
         where = f"{source} [mirror]"
         if key in simple_keys:
@@ -179,6 +182,8 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
             raise ConfigError(f"{where}: unknown key {key!r}")
     if kwargs.get("workers", 1) < 1 or kwargs.get("workers", 1) > 256:
         raise ConfigError(f"{source} [mirror].workers: must be between 1 and 256")
+    if kwargs.get("stall_timeout", 0) < 0:
+        raise ConfigError(f"{source} [mirror].stall_timeout: seconds without progress, 0 (never) or more")
     if not 0 <= kwargs.get("processes", 0) <= 64:
         raise ConfigError(f"{source} [mirror].processes: must be between 0 (automatic) and 64")
 

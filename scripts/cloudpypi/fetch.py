@@ -7,6 +7,7 @@ in the sync's worker threads and in its transfer processes (cloudpypi.transfers)
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ class FileFetcher:
         self.storage = storage
         self.origin = origin
         self.stop = stop
+        self.on_bytes: Callable[[], None] | None = None  # called as bytes arrive: the run's watchdog sees them
 
     def already_stored(self, item: DistFile, key: str | None = None, sha256: str | None = None,
                        size: int | None = None) -> bool:
@@ -97,6 +99,8 @@ class FileFetcher:
             if self.stop.is_set():
                 raise Stopping("stopping")
             current[0].write(chunk)
+            if self.on_bytes is not None:
+                self.on_bytes()
 
         try:
             received = self.origin.download(url, kind, sink, sha256=sha256, size=size, reset=reset)

@@ -59,6 +59,14 @@ class Holder:
         return f"{self.command} pid {self.pid} on {self.host}, started {started}"
 
 
+def holder_stale(holder: Holder, now: float | None = None) -> bool:
+    """True when the holder no longer holds the lock: its process is gone (this host), or its lease ran out."""
+    same_host = holder.host == socket.gethostname() and holder.boot_id == _boot_id()
+    if same_host and holder.pid and not _pid_alive(holder.pid):
+        return True
+    return (time.time() if now is None else now) > holder.expires
+
+
 def read_holder(storage: Storage) -> tuple[Holder | None, str | None]:
     info = storage.stat(LOCK_KEY)
     if info is None:
@@ -96,10 +104,7 @@ class TargetLock:
         return json.dumps(holder.__dict__).encode()
 
     def _stale(self, holder: Holder) -> bool:
-        same_host = holder.host == socket.gethostname() and holder.boot_id == _boot_id()
-        if same_host and holder.pid and not _pid_alive(holder.pid):
-            return True
-        return time.time() > holder.expires
+        return holder_stale(holder)
 
     def acquire(self) -> None:
         self._started = time.time()

@@ -22,6 +22,7 @@ class Report:
     target: str
     dry_run: bool = False
     stopped: bool = False  # a signal stopped the run: what was complete is published
+    stalled: bool = False  # the watchdog stopped it: no progress for stall_timeout seconds
     mode: str = ""  # changelog | root-index | projects | no-op
     serial_before: int | None = None
     serial_after: int | None = None
@@ -40,6 +41,7 @@ class Report:
     planned: dict[str, Any] = field(default_factory=dict)  # dry runs: what would happen
     requests: dict[str, int] = field(default_factory=dict)
     s3_writes: int = 0
+    progress_records: int = 0  # writes of the progress record (.cloudpypi/progress.json) during the run
     transfer_processes: int = 0  # processes that shared the downloads (0: all ran in the sync's own threads)
     started_at: str = ""
     finished_at: str = ""

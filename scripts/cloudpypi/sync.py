@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import os
 import queue
 import signal
 import sqlite3
@@ -23,12 +24,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudpypi import runrecord
 from cloudpypi.config import Config
 from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, Stopping, UnsafeInput
 from cloudpypi.fetch import Fetched, FileFetcher
 from cloudpypi.filters import project_allowed
 from cloudpypi.lock import TargetLock
-from cloudpypi.model import DistFile, ProjectPage, ProjectResult, checked_project_name
+from cloudpypi.model import DistFile, ProjectPage, ProjectResult, RootEntry, checked_project_name
 from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
 from cloudpypi.progress import Progress
@@ -38,6 +40,7 @@ from cloudpypi.state import State
 from cloudpypi.storage import Storage, open_target
 from cloudpypi.storage.content import content_type_for, page_cache_control
 from cloudpypi.transfers import Transfers
+from cloudpypi.watchdog import RunMonitor
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +109,14 @@ class _ProjectJob:
             except BaseException as exc:  # also cancelled at shutdown, or a bug: the project fails either way
                 expected = isinstance(exc, CloudPyPIError | OSError)
                 result.failed_files += 1
+                self.syncer.progress.file_failed(item.size or 0)
                 self.reasons.append(f"{item.filename}: {exc}" if expected
                                     else f"{item.filename}: {type(exc).__name__}: {exc}")
             else:
                 if fetched.bytes_added:
                     result.files_added += 1
                     result.bytes_added += fetched.bytes_added
-                    self.syncer.progress.file_done(fetched.bytes_added)
+                self.syncer.progress.file_done(fetched.stored.size or fetched.bytes_added)
                 if not fetched.metadata_ok:
                     self.reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
                     result.failed_files += 1
@@ -148,12 +152,14 @@ class Syncer:
         self.report = Report(origin=origin.base, target=storage.url, dry_run=options.dry_run)
         self.progress = Progress(enabled=options.progress)
         self._stop = threading.Event()
+        self._stalled = ""  # the watchdog's reason, once it stopped the run
         # One pool does every project's page work and every file download.  No worker ever waits for
         # another: the worker that finishes a project's last file publishes its pages (see _ProjectJob).
         self._pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="worker")
         self._results: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
         self.fetcher = FileFetcher(config, storage, origin, self._stop)
-        self.transfers = Transfers(config, self.fetcher, self._pool)
+        self.fetcher.on_bytes = self.progress.beat
+        self.transfers = Transfers(config, self.fetcher, self._pool, on_bytes=self.progress.beat)
         self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
         self._planned_lock = threading.Lock()
         self._only_filenames: dict[str, frozenset[str]] | None = None
@@ -231,6 +237,10 @@ class Syncer:
         force_all = filters_changed or self.options.force
         state.begin_seen()
 
+        def wanted(entry: RootEntry) -> bool:
+            known, serial = state.project_serial(entry.name)
+            return force_all or not known or entry.last_serial is None or serial != entry.last_serial
+
         def walk() -> Iterator[_Todo]:
             yield from retry
             batch: list[str] = []
@@ -241,13 +251,16 @@ class Syncer:
                 if len(batch) >= 5000:
                     state.add_seen(batch)
                     batch.clear()
-                known, serial = state.project_serial(entry.name)
-                if force_all or not known or entry.last_serial is None or serial != entry.last_serial:
+                if wanted(entry):
                     yield _Todo(entry.name, force=force_all)
             state.add_seen(batch)
 
+        # One more pass over the parsed index (seconds for pypi.org's) tells the progress record and the
+        # ETA how many projects this run visits: a first sync's plan is otherwise known only at its end.
+        total = len(retry) + sum(1 for entry in root.entries()
+                                 if project_allowed(entry.name, filters) and wanted(entry))
         return _Decision("root-index", walk(), new_serial=new_serial, origin_serial=new_serial,
-                         finish=state.unseen_projects)
+                         finish=state.unseen_projects, total=total)
 
     def _decide_closure(self, state: State, filters_changed: bool) -> _Decision:
         """A dependency-closure mirror: cloudpypi.closure picks the projects and files."""
@@ -284,11 +297,14 @@ class Syncer:
         try:
             job = self.sync_project(todo, known_serial, known)
         except BaseException as exc:  # handed to the coordinator, which decides
+            self.progress.planned(0, 0)
             self._results.put((todo.name, exc))
             return
         if isinstance(job, ProjectResult):
+            self.progress.planned(0, 0)
             self._results.put((todo.name, job))
         else:
+            self.progress.planned(len(job.plan.to_fetch), sum(item.size or 0 for item in job.plan.to_fetch))
             job.start()
 
     def sync_project(self, todo: _Todo, known_serial: int | None, known: bool) -> ProjectResult | _ProjectJob:
@@ -493,6 +509,7 @@ class Syncer:
         if lock:
             lock.acquire()
         state: State | None = None
+        monitor = self._start_monitor(lock)
         try:
             state = State.open(self.storage, self.config.state_dir or None, read_only=self.options.dry_run)
             if not self.options.dry_run:
@@ -500,6 +517,7 @@ class Syncer:
                 if removed:
                     log.info("removed %d staging file(s) left by an interrupted run", removed)
             report.serial_before = state.serial
+            self.progress.set_phase("planning")
             if not self.options.dry_run:
                 self._trust_absence = self._can_trust_absence(state, lock)
                 state.set(FILES_ACCOUNTED, "0")  # until this run ends cleanly
@@ -508,6 +526,7 @@ class Syncer:
             report.origin_serial = decision.origin_serial
             now = time.time()
             self.progress.set_total(decision.total)
+            self.progress.set_phase("syncing")
             with self.progress:
                 for name in decision.removed:
                     self._remove_project(state, name, now)
@@ -516,9 +535,12 @@ class Syncer:
                     for name in decision.finish():
                         self._remove_project(state, name, now)
             if self._stop.is_set():
+                self.progress.set_phase("stopping")
                 if not self.options.dry_run:
                     self._checkpoint(state, None, final=False)
-                raise Stopping("stopped by a signal; what was complete is published, the next run resumes")
+                raise Stopping(self._stalled
+                               or "stopped by a signal; what was complete is published, the next run resumes")
+            self.progress.set_phase("publishing")
             self._delete_due(state, time.time())
             if self.options.dry_run:
                 report.planned = dict(self._planned)
@@ -537,6 +559,7 @@ class Syncer:
                 report.serial_after = state.serial
         except Stopping as exc:
             report.stopped = True
+            report.stalled = bool(self._stalled)
             report.failures.append(Failure("(run)", str(exc)))
         except ConfigError:
             raise  # a usage error, not a failed run: the CLI answers with exit 2
@@ -549,6 +572,11 @@ class Syncer:
                     state.set("last_result", "failed")
                     state.save()
         finally:
+            if monitor is not None:
+                monitor.stop()
+                report.progress_records = monitor.records_written
+                with contextlib.suppress(CloudPyPIError, OSError):
+                    runrecord.remove(self.storage)  # before the lock goes: a record is never left live
             report.transfer_processes = self.transfers.started_processes
             try:
                 self.origin.requests.update(self.transfers.close(cancel=self._stop.is_set()))
@@ -561,6 +589,27 @@ class Syncer:
             report.requests = dict(self.origin.requests)
             report.finish()
         return report
+
+    def _start_monitor(self, lock: TargetLock | None) -> RunMonitor | None:
+        """The progress record, the watchdog and the heartbeat (cloudpypi.watchdog); not for dry runs."""
+        if lock is None:
+            return None
+        from cloudpypi.monitoring import Heartbeat
+
+        pid = os.getpid()
+
+        def write_record(snapshot: dict[str, Any], seq: int) -> None:
+            runrecord.write(self.storage, runrecord.encode(snapshot, token=lock.token, pid=pid, seq=seq))
+
+        namespace = self.config.cloudwatch_namespace
+        return RunMonitor(self.progress, stall_timeout=self.config.stall_timeout, on_stall=self.stall,
+                          write_record=write_record, heartbeat=Heartbeat(namespace) if namespace else None).start()
+
+    def stall(self, quiet: float) -> None:
+        """The watchdog's verdict: no progress for `quiet` seconds.  Stop as a signal would, and say why."""
+        self._stalled = (f"no progress for {quiet:.0f} s (stall_timeout {self.config.stall_timeout:g} s): "
+                         "stopped; what was complete is published, the next run resumes")
+        self.stop()
 
     def _run_todo(self, state: State, todo: Iterator[_Todo], serial: int | None) -> None:
         in_flight = 0
@@ -590,7 +639,7 @@ class Syncer:
                 else:
                     raise outcome  # a bug, not a project failure: fail loudly
                 self._record(state, result, time.time())
-                self.progress.project_done(name)
+                self.progress.project_done(name, ok=result.ok)
             state.flush_batch(max_age=BATCH_SECONDS, reopen=True)
             if not self.options.dry_run and time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
                 self._checkpoint(state, serial, final=False)
@@ -607,6 +656,8 @@ class Syncer:
             in_flight += 1
             while in_flight >= max_in_flight:
                 drain()
+        else:
+            self.progress.finish_walk(len(seen))
         while in_flight:
             drain()
         state.flush_batch()

@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from cloudpypi.storage import is_s3_url
 log = logging.getLogger(__name__)
 
 PROCESS_AFTER_FILES = 32
+ALIVE_SECONDS = 1.0  # a transfer process says "bytes are arriving" at most this often (the run's watchdog)
 
 
 class TransferError(CloudPyPIError):
@@ -75,10 +77,11 @@ class Transfers:
     """Hands files to the sync's thread pool first, then to transfer processes (see the module doc)."""
 
     def __init__(self, config: Config, fetcher: FileFetcher, pool: cf.ThreadPoolExecutor,
-                 processes: int | None = None) -> None:
+                 processes: int | None = None, on_bytes: Any = None) -> None:
         self.config = config
         self.fetcher = fetcher
         self.pool = pool
+        self.on_bytes = on_bytes  # called when a transfer process reports bytes arriving
         # never more processes than downloads: a process without a thread would only hold files back
         self.processes = min(auto_processes(config) if processes is None else processes, config.workers)
         self._handed_out = 0
@@ -91,7 +94,7 @@ class Transfers:
                 if self.processes <= 1 or self._handed_out < PROCESS_AFTER_FILES:
                     self._handed_out += 1
                     return self.pool.submit(self.fetcher.ensure, item, check_target)
-                self._group = ProcessGroup(self.config, self.processes)
+                self._group = ProcessGroup(self.config, self.processes, self.on_bytes)
         return self._group.submit(item, check_target)
 
     @property
@@ -112,8 +115,9 @@ class Transfers:
 class ProcessGroup:
     """Transfer processes fed over pipes.  Each holds at most 2 x its threads files; the rest wait here."""
 
-    def __init__(self, config: Config, count: int) -> None:
+    def __init__(self, config: Config, count: int, on_bytes: Any = None) -> None:
         self.count = count
+        self._on_bytes = on_bytes
         # re-entrant: stop() runs in the SIGTERM handler, which may interrupt the main thread inside close()
         self._lock = threading.RLock()
         self._futures: dict[int, cf.Future[Fetched]] = {}
@@ -169,6 +173,10 @@ class ProcessGroup:
                     continue
                 if message[0] == "done":
                     self._requests.update(message[1])
+                    continue
+                if message[0] == "alive":
+                    if self._on_bytes is not None:
+                        self._on_bytes()
                     continue
                 kind, task, value = message
                 with self._lock:
@@ -281,10 +289,21 @@ def serve() -> None:
     fetcher = FileFetcher(config, storage, origin, stop)
     local: queue.SimpleQueue[tuple[int, DistFile, bool] | None] = queue.SimpleQueue()
     sending = threading.Lock()
+    last_alive = [0.0]
 
     def send(message: tuple[Any, ...]) -> None:
         with sending:
             results.send(message)
+
+    def alive() -> None:
+        """Bytes arrived: tell the sync, at most once per ALIVE_SECONDS (its watchdog sees a long file move)."""
+        now = time.monotonic()
+        if now - last_alive[0] >= ALIVE_SECONDS:
+            last_alive[0] = now
+            with contextlib.suppress(OSError):
+                send(("alive",))
+
+    fetcher.on_bytes = alive
 
     def work() -> None:
         while (task := local.get()) is not None:

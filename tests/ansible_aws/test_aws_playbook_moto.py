@@ -241,19 +241,25 @@ def test_stale_sync_alarm_notifies_the_topic(provisioned, aws_moto):
     assert len(alarm) == 1, "expected the cloudpypi-sync-stale alarm"
     alarm = alarm[0]
     got = (
-        alarm["Namespace"],
-        alarm["MetricName"],
-        alarm["Statistic"],
-        alarm["Period"],
         alarm["EvaluationPeriods"],
         alarm["DatapointsToAlarm"],
         alarm["ComparisonOperator"],
         alarm["Threshold"],
         alarm["TreatMissingData"],
     )
-    # Test inventory: a 900 s timer -> 900 s periods, two breaching periods = 30 minutes without success.
-    expected = ("CloudPyPI", "LastSuccessTime", "SampleCount", 900, 2, 2, "LessThanThreshold", 1.0, "breaching")
+    # Test inventory: a 900 s timer -> 900 s periods, two breaching periods = 30 minutes.
+    expected = (2, 2, "LessThanThreshold", 1.0, "breaching")
     assert got == expected, f"expected {expected}, got {got}"
+    # No success and no long run making progress: success datapoints, or a heartbeat of a run at least a
+    # period old, keep a period healthy.
+    queries = {q["Id"]: q for q in alarm["Metrics"]}
+    stats = {qid: (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"],
+                   q["MetricStat"]["Stat"], q["MetricStat"]["Period"], q.get("ReturnData"))
+             for qid, q in queries.items() if "MetricStat" in q}
+    assert stats == {"success": ("CloudPyPI", "LastSuccessTime", "SampleCount", 900, False),
+                     "heartbeat": ("CloudPyPI", "ProgressHeartbeat", "Maximum", 900, False)}, stats
+    assert queries["healthy"]["Expression"] == "FILL(success, 0) + IF(FILL(heartbeat, 0) >= 900, 1, 0)"
+    assert queries["healthy"].get("ReturnData") is True
     topics = [t["TopicArn"] for t in client(aws_moto, "sns").list_topics()["Topics"]]
     assert alarm["AlarmActions"] == [t for t in topics if t.endswith(":cloudpypi-alerts")], (
         f"expected the alarm to notify cloudpypi-alerts, got {alarm['AlarmActions']}"

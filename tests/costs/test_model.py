@@ -106,8 +106,8 @@ def test_monthly_cost_itemises_every_service_and_totals_exactly(prices: Prices) 
         ("EC2", "t3.small instance"): D("15.184"),         # 730 * 0.0208
         ("EC2", "public IPv4 address"): D("3.65"),         # 730 * 0.005
         ("EBS", "gp3 root volume"): D("2.4"),              # 30 * 0.08
-        ("CloudWatch", "custom metrics"): D(0),            # 3 of the free 10
-        ("CloudWatch", "alarms"): D(0),                    # 1 of the free 10
+        ("CloudWatch", "custom metrics"): D(0),            # 5 of the free 10
+        ("CloudWatch", "alarms"): D(0),                    # 2 alarm metrics of the free 10
     }
     assert lines == expected, f"expected {expected}, got {lines}"
     assert estimate.monthly_total == sum(expected.values()) == D("116.874")

@@ -58,6 +58,15 @@ def test_incremental_runs_scale_from_the_hours_they_cover_to_a_month(tmp_path: P
     assert got.initial_puts == 5000 + PAGES_PER_PROJECT * 100 + PUTS_PER_RUN, "the initial upload, once"
 
 
+def test_the_progress_records_a_run_wrote_count_as_puts(tmp_path: Path) -> None:
+    write_report(tmp_path, NOW - timedelta(hours=10), serial_before=10, files=4, pages=2)
+    plain = monthly_requests(read_reports(tmp_path, NOW - timedelta(days=30)), NOW, Decimal(730), "changed")
+    report = next(tmp_path.glob("sync-*.json"))
+    report.write_text(json.dumps({**json.loads(report.read_text()), "progress_records": 30}))
+    busy = monthly_requests(read_reports(tmp_path, NOW - timedelta(days=30)), NOW, Decimal(730), "changed")
+    assert busy.puts - plain.puts == int(30 * Decimal(730) / 10), (plain, busy)
+
+
 def test_no_incremental_reports_means_no_monthly_requests(tmp_path: Path) -> None:
     got = monthly_requests(read_reports(tmp_path / "missing", NOW), NOW, Decimal(730), "auto")
     assert (got.puts, got.gets, got.invalidation_paths) == (0, 0, 0), got

@@ -491,3 +491,52 @@ def test_hostvars_fill_the_devserver_and_roles_defaults_fill_the_gaps() -> None:
     assert (server.runner, server.budget_name) == (RUNNER, "cloudpypi-monthly"), "empty values fall back to defaults"
     with pytest.raises(Exit, match="not a number"):
         fabfile.devserver_from_hostvars("dev", {"port": "{{ oops }}"}, "inv")
+
+
+def _status_commands(mirror: dict) -> list:
+    return [
+        Command("systemctl list-timers --all --no-pager cloudpypi-sync.timer", out=b"0 timers listed.\n"),
+        Command("systemctl show cloudpypi-sync.service --property=ActiveState,Result,ExecMainStatus,"
+                "ExecMainExitTimestamp", out=b"ActiveState=activating\n"),
+        Command(as_service("status", "--config", CONFIG, "--json"), out=json.dumps(mirror).encode()),
+        Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", out=b"/ 10G 1G 9G 10%\n"),
+        Command(f"cat {REPORTS}/latest.json", out=json.dumps(REPORT).encode()),
+    ]
+
+
+def test_status_shows_a_running_sync_as_cloudpypi_status_words_it(remote, capsys, tmp_path) -> None:  # noqa: F811
+    from cloudpypi import runrecord
+    from cloudpypi.lock import TargetLock
+    from cloudpypi.progress import Progress, summary
+    from cloudpypi.storage.folder import FolderStorage
+
+    # A real progress record under a real lock: the `running` member exactly as `cloudpypi status --json` has it.
+    storage = FolderStorage(str(tmp_path))
+    progress = Progress(enabled=False)
+    progress.set_total(3)
+    for files, size in ((2, 3 * 2**30), (1, 2**30), (0, 0)):
+        progress.planned(files, size)
+    progress.finish_walk(3)
+    progress.file_done(2 * 2**30)
+    with TargetLock(storage) as lock:
+        runrecord.write(storage, runrecord.encode(progress.snapshot(), token=lock.token, pid=4321, seq=1))
+        running = runrecord.running(storage)
+    assert running is not None
+    running["rate_bytes_per_second"], running["eta_seconds"] = 2**20 * 10.0, 204.8
+    running["summary"] = summary(running)  # as status words it once the rate is known
+    mirror = {"target": "s3://m/", "serial": None, "origin_serial": 7, "lag": None, "lag_reason": "",
+              "projects": 0, "files": 0, "bytes": 0, "last_success": None, "running": running}
+    remote.expect(commands=_status_commands(mirror))
+    fabfile.status(connection())
+    out = capsys.readouterr().out
+    assert running["summary"] in out, f"expected cloudpypi's own summary line in:\n{out}"
+    for text in ("1 of 3 files", "2.0 GiB of 4.0 GiB", "10.0 MiB/s", "ETA 3m25s", f"pid {running['pid']}"):
+        assert text in out, f"expected {text!r} in:\n{out}"
+
+
+def test_status_says_no_sync_is_running_when_running_is_null(remote, capsys) -> None:  # noqa: F811
+    mirror = {"target": "s3://m/", "serial": 9, "origin_serial": 9, "lag": 0, "projects": 1, "files": 1,
+              "bytes": 1, "last_success": "2026-11-29T19:00:00Z", "running": None}
+    remote.expect(commands=_status_commands(mirror))
+    fabfile.status(connection())
+    assert "Mirror\n" in (out := capsys.readouterr().out) and "  no sync running" in out, out

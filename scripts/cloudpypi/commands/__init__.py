@@ -22,4 +22,5 @@ def config_from_args(args: argparse.Namespace) -> Config:
         origin=getattr(args, "origin", None),
         workers=getattr(args, "workers", None),
         processes=getattr(args, "processes", None),
+        stall_timeout=getattr(args, "stall_timeout", None),
     )

@@ -1,4 +1,4 @@
-"""`cloudpypi status`: the mirror's serial, lag behind the origin, counts and last run."""
+"""`cloudpypi status`: the mirror's serial, lag behind the origin, counts, last run and the run in flight."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from cloudpypi.errors import CloudPyPIError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("status", help="serial, lag behind the origin, counts, last run",
+    parser = subparsers.add_parser("status", help="serial, lag behind the origin, counts, last run, run in flight",
                                    description="Show the mirror's state. The origin is asked for its serial; "
-                                               "if it cannot be reached the lag is shown as unknown.")
+                                               "if it cannot be reached the lag is shown as unknown. A sync "
+                                               "in flight is shown with its progress (JSON: the `running` "
+                                               "member, null when no sync holds the lock).")
     add_target_options(parser)
     parser.add_argument("--offline", action="store_true", help="do not contact the origin")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -38,6 +40,7 @@ def _origin_serial(config) -> tuple[int | None, str]:  # type: ignore[no-untyped
 
 
 def run(args: argparse.Namespace) -> int:
+    from cloudpypi import runrecord
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
 
@@ -51,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             value = state.get(key)
             info[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(value))) if value else None
         info["last_result"] = state.get("last_result")
+        info["running"] = runrecord.running(storage)
     finally:
         state.close()
     if args.offline:
@@ -73,4 +77,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"to retry     {info['projects_to_retry']}")
     print(f"deletions    {info['pending_deletions']} pending (grace period)")
     print(f"last run     {info['last_run']}  result {info['last_result']}  last success {info['last_success']}")
+    running = info["running"]
+    if running is None:
+        print("running      no sync in flight")
+    else:
+        print(f"running      {running['command']} pid {running['pid']} on {running['host']} since {running['started']}"
+              f" (record updated {running['updated']})")
+        print(f"             {running['summary']}")
     return 0

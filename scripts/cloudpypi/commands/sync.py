@@ -32,6 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--processes", type=int, metavar="N",
                         help="transfer processes that share the downloads (default from config: 0 = one per CPU, "
                              "at most 4; 1 = all in this process)")
+    parser.add_argument("--stall-timeout", type=float, metavar="SECONDS",
+                        help="stop the run when it makes no progress for this long (default from config: 1800; "
+                             "0 = never); the next run resumes")
     parser.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
     parser.set_defaults(run=run)
 
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--workers must be between 1 and 256")
     if args.processes is not None and not 0 <= args.processes <= 64:
         raise ConfigError("--processes must be between 0 (automatic) and 64")
+    if args.stall_timeout is not None and args.stall_timeout < 0:
+        raise ConfigError("--stall-timeout must be 0 (never) or more seconds")
     config = config_from_args(args)
     options = SyncOptions(projects=args.project, full=args.full, dry_run=args.dry_run, lock_wait=args.lock_wait,
                           progress=not args.no_progress)
@@ -58,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     if config.cloudwatch_namespace and not args.dry_run:
         publish_run_metrics(config.cloudwatch_namespace, report)
     sys.stdout.flush()
+    if report.stalled:
+        return 1  # a failed run: the watchdog stopped it (the report's failures say so)
     if report.stopped:
         return 143
     return 0 if report.ok else 1

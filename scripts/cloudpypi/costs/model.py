@@ -13,7 +13,8 @@ Formulas (one month; prices from data/prices.json, see prices.py):
 - Invalidations: ``max(0, paths - 1000) * 0.005``.
 - EC2: ``hours * usd_per_hour[instance_type]``; a public IPv4 address ``hours * 0.005``.
 - EBS: ``GB * usd_per_gb_month`` plus provisioned IOPS and throughput above what gp3 includes.
-- CloudWatch: custom metrics and alarms beyond the free 10 of each.
+- CloudWatch: custom metrics and alarm metrics beyond the free 10 of each (an alarm on a metric-math
+  expression is billed for each metric it reads).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from decimal import Decimal
 
 from cloudpypi.costs.prices import Prices, Tier
 from cloudpypi.errors import ConfigError
+from cloudpypi.monitoring import METRIC_NAMES
 
 ZERO = Decimal(0)
 
@@ -100,8 +102,8 @@ class MirrorUsage:
     volume_iops: int = 3000
     volume_throughput_mbps: int = 125
     public_ipv4: bool = True
-    cloudwatch_metrics: int = 3  # LastSuccessTime, SerialLag, FailedFiles
-    cloudwatch_alarms: int = 1
+    cloudwatch_metrics: int = len(METRIC_NAMES)  # every metric the sync publishes (cloudpypi.monitoring)
+    cloudwatch_alarms: int = 2  # the stale-sync alarm reads 2 metrics (LastSuccessTime, ProgressHeartbeat)
     free_tier: bool = True
     notes: tuple[str, ...] = field(default=())
 
@@ -215,7 +217,7 @@ def monthly_cost(usage: MirrorUsage, prices: Prices) -> CostEstimate:
     alarms = max(0, usage.cloudwatch_alarms - (prices.cw_free_alarms if usage.free_tier else 0))
     lines.append(CostLine("CloudWatch", "custom metrics", Decimal(usage.cloudwatch_metrics), "metrics",
                           metrics * prices.cw_metric_per_month, free))
-    lines.append(CostLine("CloudWatch", "alarms", Decimal(usage.cloudwatch_alarms), "alarms",
+    lines.append(CostLine("CloudWatch", "alarms", Decimal(usage.cloudwatch_alarms), "alarm metrics",
                           alarms * prices.cw_alarm_per_month, free))
     return CostEstimate(monthly=tuple(lines), assumptions=usage.notes, prices_as_of=prices.as_of)
 

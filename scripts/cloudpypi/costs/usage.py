@@ -2,8 +2,9 @@
 
 Sync reports are the JSON files that ``cloudpypi sync --report-dir DIR`` writes (``sync-<UTC>.json``, plus
 ``latest.json`` which repeats the newest and is skipped here).  The keys read: started_at, serial_before,
-files_added, changed_paths.  The first run of a mirror (``serial_before`` 0 or missing) is its initial
-upload: a one-time cost, kept out of the monthly extrapolation.
+files_added, changed_paths, progress_records (the progress record's PUTs while the run was busy).  The
+first run of a mirror (``serial_before`` 0 or missing) is its initial upload: a one-time cost, kept out of
+the monthly extrapolation.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class RunFigures:
     initial: bool
     files_added: int
     changed_paths: int
+    progress_records: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def parse_report(data: dict[str, Any]) -> RunFigures:
         initial=not serial_before,
         files_added=int(data.get("files_added", 0)),
         changed_paths=len(data.get("changed_paths") or []),
+        progress_records=int(data.get("progress_records", 0)),
     )
 
 
@@ -120,11 +123,12 @@ def monthly_requests(activity: SyncActivity, now: datetime, hours_per_month: Dec
     """S3 PUTs and GETs and invalidation paths of the incremental runs, scaled from the period they cover
     (from the first incremental run to ``now``) to a whole month."""
     runs = activity.incremental
-    initial_puts = sum(r.files_added + PAGES_PER_PROJECT * r.changed_paths + PUTS_PER_RUN
+    initial_puts = sum(r.files_added + PAGES_PER_PROJECT * r.changed_paths + PUTS_PER_RUN + r.progress_records
                        for r in activity.initial)
     if not runs:
         return MonthlyRequests(0, 0, 0, initial_puts, "no incremental sync reports yet")
-    puts = sum(r.files_added + PAGES_PER_PROJECT * r.changed_paths + PUTS_PER_RUN for r in runs)
+    puts = sum(r.files_added + PAGES_PER_PROJECT * r.changed_paths + PUTS_PER_RUN + r.progress_records
+               for r in runs)
     gets = GETS_PER_RUN * len(runs)
     paths = sum(invalidation_paths_for(r.changed_paths, invalidation_policy) for r in runs)
     covered_h = max(Decimal(1), Decimal((now - runs[0].started_at).total_seconds()) / 3600)
