@@ -26,25 +26,39 @@ def test_bench_tiny_run_measures_every_tool_and_writes_the_report(tmp_path: Path
     runs = json.loads((work / "results.json").read_text())
     failed = [r for r in runs if not r["ok"]]
     assert not failed, f"expected every measured run to succeed, got failures: {failed}"
-    seen = {(r["scenario"], r["target"], r["phase"]) for r in runs}
-    expected = {("raw", "folder", "full"), ("raw", "s3", "full"), ("cloudpypi", "folder", "full"),
-                ("cloudpypi", "s3", "full"), ("cloudpypi", "folder", "noop"), ("cloudpypi", "s3", "incremental"),
-                ("cloudpypi", "folder", "verify")}
+    seen = {(r["corpus"], r["scenario"], r["target"], r["phase"]) for r in runs}
+    small, large = "small-files", "large-files"
+    expected = {(small, "raw", "folder", "full"), (small, "rawsha", "folder", "full"), (small, "raw", "s3", "full"),
+                (small, "cloudpypi", "folder", "full"), (small, "cloudpypi", "s3", "full"),
+                (small, "cloudpypi", "folder", "noop"), (small, "cloudpypi", "s3", "incremental"),
+                (small, "cloudpypi", "folder", "verify"), (large, "raw", "folder", "full"),
+                (large, "rawsha", "folder", "full"), (large, "cloudpypi", "folder", "full"),
+                (large, "raw", "s3", "full"), (large, "cloudpypi", "s3", "full")}
     assert expected <= seen, f"expected runs {sorted(expected - seen)} to be measured, got {sorted(seen)}"
 
-    by_key = {(r["scenario"], r["target"], r["phase"]): r for r in runs}
-    raw, ours = by_key[("raw", "folder", "full")], by_key[("cloudpypi", "folder", "full")]
-    assert ours["files"] == raw["files"] > 0, (
-        f"expected cloudpypi to store the same {raw['files']} files as the raw copy, got {ours['files']}")
-    assert by_key[("cloudpypi", "folder", "noop")]["requests"] == {"xmlrpc": 1}, (
-        f"expected a no-op sync to make one XML-RPC request, got {by_key[('cloudpypi', 'folder', 'noop')]['requests']}")
+    by_key = {(r["corpus"], r["scenario"], r["target"], r["phase"]): r for r in runs}
+    for corpus in (small, large):
+        raw, ours = by_key[(corpus, "raw", "folder", "full")], by_key[(corpus, "cloudpypi", "folder", "full")]
+        assert ours["files"] == raw["files"] > 0, (
+            f"expected cloudpypi to store the same {raw['files']} files as the raw copy of the {corpus} corpus, "
+            f"got {ours['files']}")
+    large_bytes = by_key[(large, "cloudpypi", "folder", "full")]["bytes"]
+    assert large_bytes > 5 * by_key[(small, "cloudpypi", "folder", "full")]["bytes"], (
+        f"expected the large-file corpus to hold several times the small one's bytes, got {large_bytes}")
+    ours = by_key[(small, "cloudpypi", "folder", "full")]
+    noop = by_key[(small, "cloudpypi", "folder", "noop")]
+    assert noop["requests"] == {"xmlrpc": 1}, (
+        f"expected a no-op sync to make one XML-RPC request, got {noop['requests']}")
     assert 0 < ours["rss_mb"] < 500, f"expected a plausible peak RSS in MB, got {ours['rss_mb']}"
 
     text = out.read_text()
-    for heading in ("## Machine", "## Corpus", "## Full sync", "## Goals", "## No-op sync", "## Incremental sync",
+    for heading in ("## Machine", "## Corpus", "## Full sync", "### Small-file corpus", "### Large-file corpus",
+                    "## Goals", "## No-op sync", "## Incremental sync",
                     "## Verify", "## Root index", "## Commands"):
         assert heading in text, f"expected the report to have a {heading!r} section"
     assert "| folder | cloudpypi sync |" in text, "expected a cloudpypi folder row in the full-sync table"
+    assert "| folder | raw + SHA-256 (verifying limit) |" in text, "expected the verifying limit in the table"
+    assert "client CPU <= 2.5 s per GB" in text, "expected the large-file CPU-per-GB goal in the report"
 
     again = tmp_path / "AGAIN.md"
     done = subprocess.run([sys.executable, "-m", "bench.run", "--render-only", str(work / "document.json"),

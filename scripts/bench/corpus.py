@@ -22,10 +22,20 @@ class Scale:
     peer_s3_runs: int  # bandersnatch on S3 costs ~0.15 s per file on moto: fewer rounds at large scales
     root_names: int  # projects in the synthetic root-index render
     timeout_s: float  # per child process
+    # the large-file corpus (PYPI_SIZE_MIX): projects, top-size cap, seed; 0 projects skips it
+    large_projects: int = 0
+    large_max_size: int = 300_000_000
+    large_seed: int = 1
+    large_runs: int = 3
+    large_peer_s3_runs: int = 1
 
     def spec(self) -> dict[str, object]:
         return {"generate": {"n_projects": self.projects, "seed": self.seed,
                              "size_mix": [list(b) for b in self.size_mix], "max_size": self.max_size}}
+
+    def large_spec(self) -> dict[str, object]:
+        return {"generate": {"n_projects": self.large_projects, "seed": self.large_seed,
+                             "size_mix": [list(b) for b in PYPI_SIZE_MIX], "max_size": self.large_max_size}}
 
 
 # (weight, min bytes, max bytes), log-uniform inside a bucket: three quarters of the files are under
@@ -39,14 +49,34 @@ BENCH_SIZE_MIX: tuple[tuple[float, int, int], ...] = (
     (0.0015, 20_000_000, 300_000_000),
 )
 
+# The large-file corpus: PyPI's mix by bytes, not by count.  (weight, min bytes, max bytes), log-uniform
+# inside a bucket, so the bucket means are about 53 KB, 0.5 MB, 6.3 MB and 103 MB, the mean file about
+# 3 MB, and about two thirds of the bytes are in the 20-300 MB bucket (docs/BENCHMARKS.md, "The
+# large-file corpus", says where these figures come from).  Seed 1 with 150 projects makes 1,024
+# files, 3.16 GB, 71% of the bytes in files of 20 MB or more, the largest 258 MB.
+PYPI_SIZE_MIX: tuple[tuple[float, int, int], ...] = (
+    (0.55, 5_000, 200_000),  # small sdists and pure-Python wheels
+    (0.30, 200_000, 1_000_000),
+    (0.13, 1_000_000, 20_000_000),  # compiled wheels of ordinary libraries
+    (0.02, 20_000_000, 300_000_000),  # ML and scientific wheels, nightlies: most of the bytes
+)
+
+CORPORA = ("small-files", "large-files")
+
 SCALES = {
     "default": Scale("default", projects=500, size_mix=BENCH_SIZE_MIX, max_size=300_000_000, seed=8, runs=3,
                      peer_s3_runs=1,
-                     root_names=700_000, timeout_s=900.0),
+                     root_names=736_000, timeout_s=900.0,
+                     large_projects=150, large_max_size=300_000_000, large_seed=1, large_runs=3,
+                     large_peer_s3_runs=1),
+    # large-file corpus: 30 projects, top bucket capped at 60 MB: 169 files, 0.47 GB, 56% in 7 files >= 20 MB
     "small": Scale("small", projects=60, size_mix=BENCH_SIZE_MIX[:3], max_size=20_000_000, seed=1, runs=3,
-                   peer_s3_runs=3, root_names=700_000, timeout_s=300.0),
+                   peer_s3_runs=3, root_names=736_000, timeout_s=300.0,
+                   large_projects=30, large_max_size=60_000_000, large_seed=4, large_runs=3, large_peer_s3_runs=1),
+    # large-file corpus: 6 projects, capped at 30 MB: 39 files, 57 MB, one 27 MB wheel
     "tiny": Scale("tiny", projects=8, size_mix=BENCH_SIZE_MIX[:2], max_size=1_000_000, seed=1, runs=1,
-                  peer_s3_runs=1, root_names=20_000, timeout_s=120.0),
+                  peer_s3_runs=1, root_names=20_000, timeout_s=120.0,
+                  large_projects=6, large_max_size=30_000_000, large_seed=1, large_runs=1, large_peer_s3_runs=1),
 }
 
 

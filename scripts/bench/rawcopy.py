@@ -1,9 +1,11 @@
 """The raw limits: the same files copied with nothing but a parallel loop, as a child process.
 
-    python -m bench.rawcopy http --list urls.tsv --dest DIR --workers 10
+    python -m bench.rawcopy http --list urls.tsv --dest DIR --workers 10 [--sha256]
     python -m bench.rawcopy s3 --list urls.tsv --bucket NAME --workers 10
 
-`http`: urllib3 GET streamed into a file per URL (path after the host), 1 MiB reads.
+`http`: urllib3 GET streamed into a file per URL (path after the host), 1 MiB reads.  With `--sha256`,
+every chunk also goes through hashlib's SHA-256 (OpenSSL) as it arrives: the verifying limit, the
+least a mirror that checks every byte can spend.
 `s3`: urllib3 GET streamed straight into boto3 `upload_fileobj` (the endpoint from AWS_ENDPOINT_URL),
 with the engine's multipart threshold, part size and per-file part concurrency.
 No hashing, no verification, no pages, no state: the ceiling the engine is measured against.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -30,7 +33,7 @@ def read_list(path: Path) -> list[str]:
     return [line.split("\t", 1)[0] for line in path.read_text().splitlines() if line.strip()]
 
 
-def fetch_to_folder(http: urllib3.PoolManager, url: str, dest: Path) -> int:
+def fetch_to_folder(http: urllib3.PoolManager, url: str, dest: Path, hashing: bool = False) -> int:
     target = dest / urlsplit(url).path.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
     response = http.request("GET", url, preload_content=False)
@@ -38,8 +41,11 @@ def fetch_to_folder(http: urllib3.PoolManager, url: str, dest: Path) -> int:
         if response.status != 200:
             raise RuntimeError(f"{url}: HTTP {response.status}")
         size = 0
+        digest = hashlib.sha256() if hashing else None
         with open(target, "wb", buffering=0) as out:
             for chunk in response.stream(CHUNK, decode_content=False):
+                if digest:
+                    digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
         return size
@@ -80,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=10, help="concurrent files (default 10)")
     parser.add_argument("--dest", type=Path, help="folder (http mode)")
     parser.add_argument("--bucket", help="bucket (s3 mode; endpoint from AWS_ENDPOINT_URL)")
+    parser.add_argument("--sha256", action="store_true", help="http mode: SHA-256 of every byte as it arrives")
     args = parser.parse_args(argv)
     urls = read_list(args.list)
     http = urllib3.PoolManager(maxsize=args.workers + 2, retries=urllib3.Retry(3))
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("http mode needs --dest")
 
         def one(url: str) -> int:
-            return fetch_to_folder(http, url, args.dest)
+            return fetch_to_folder(http, url, args.dest, args.sha256)
     else:
         if not args.bucket:
             parser.error("s3 mode needs --bucket")

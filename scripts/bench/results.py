@@ -12,7 +12,7 @@ from typing import Any
 class Run:
     """One measured child process."""
 
-    scenario: str  # raw | cloudpypi | bandersnatch
+    scenario: str  # raw | rawsha (raw + SHA-256 of every byte) | cloudpypi | bandersnatch
     target: str  # folder | s3
     phase: str  # full | noop | incremental | verify | rootindex
     repeat: int
@@ -26,6 +26,7 @@ class Run:
     note: str = ""
     origin_cpu_s: float = 0.0  # CPU the fake origin used meanwhile (it shares the machine's cores)
     moto_cpu_s: float = 0.0  # CPU the moto server used meanwhile
+    corpus: str = "small-files"  # small-files | large-files (bench.corpus.CORPORA)
 
     @property
     def mb_s(self) -> float:
@@ -34,6 +35,11 @@ class Run:
     @property
     def files_s(self) -> float:
         return self.files / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def cpu_s_per_gb(self) -> float:
+        """Client CPU seconds per GB stored: what one more byte costs, whatever the machine's load."""
+        return self.cpu_s / (self.bytes / 1e9) if self.bytes else 0.0
 
     @property
     def total_requests(self) -> int:
@@ -48,15 +54,17 @@ def median(values: Iterable[float]) -> float | None:
     return statistics.median(items) if items else None
 
 
-def select(runs: Iterable[Run], scenario: str, target: str, phase: str = "full") -> list[Run]:
-    return [r for r in runs if r.scenario == scenario and r.target == target and r.phase == phase and r.ok]
+def select(runs: Iterable[Run], scenario: str, target: str, phase: str = "full",
+           corpus: str = "small-files") -> list[Run]:
+    return [r for r in runs if r.scenario == scenario and r.target == target and r.phase == phase and r.ok
+            and r.corpus == corpus]
 
 
 def paired_ratio(runs: list[Run], scenario: str, baseline: str, target: str,
-                 metric: Callable[[Run], float], phase: str = "full") -> float | None:
+                 metric: Callable[[Run], float], phase: str = "full", corpus: str = "small-files") -> float | None:
     """Median over repeats of metric(scenario) / metric(baseline), pairing runs of the same repeat."""
-    ours = {r.repeat: r for r in select(runs, scenario, target, phase)}
-    base = {r.repeat: r for r in select(runs, baseline, target, phase)}
+    ours = {r.repeat: r for r in select(runs, scenario, target, phase, corpus)}
+    base = {r.repeat: r for r in select(runs, baseline, target, phase, corpus)}
     ratios = [metric(ours[k]) / metric(base[k]) for k in sorted(ours.keys() & base.keys()) if metric(base[k])]
     return median(ratios)
 

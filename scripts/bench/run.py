@@ -1,10 +1,13 @@
-"""`make bench`: the sync engine against the raw transfer limit and against bandersnatch 8.2.0.
+"""`make bench`: the sync engine against the raw transfer limit, the verifying limit and bandersnatch 8.2.0.
 
-    python -m bench.run [--scale default|small|tiny] [--out docs/BENCHMARKS.md] [--work DIR]
+    python -m bench.run [--scale default|small|tiny] [--corpus small-files,large-files] [--fs ext4|tmpfs]
+                        [--out docs/BENCHMARKS.md] [--work DIR]
 
-Everything runs on loopback in one go: the fake origin (its own process), a moto server, the raw
-copies, bandersnatch and cloudpypi, each as a measured child process.  Prints a table and writes
-the Markdown report with the figures, the machine, the date and the commands.
+Everything runs on loopback in one go: the fake origin (its own process, one per corpus), a moto
+server, the raw copies, bandersnatch and cloudpypi, each as a measured child process.  Two corpora:
+many small files, and PyPI's size mix by bytes (most bytes in 20-300 MB wheels).  Each folder run
+writes to a freshly made ext4 file system (bench.fs).  Prints a table and writes the Markdown report
+with the figures, the machine, the date and the commands.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import costs, report
-from bench.corpus import Listing, Scale, list_origin, scale_by_name, tree_bytes, write_listing
+from bench.corpus import CORPORA, Listing, Scale, list_origin, scale_by_name, tree_bytes, write_listing
+from bench.fs import Places
 from bench.origin import REPO, Origin, running_origin
 from bench.peer import bandersnatch_config, ensure_bandersnatch, peer_env
 from bench.procs import BenchError, Measured, cpu_seconds, run_measured
@@ -42,6 +46,10 @@ class Context:
     s3_env: dict[str, str]
     bandersnatch: Path | None
     targets: Path
+    places: Places
+    corpus: str = "small-files"
+    runs_count: int = 3  # full-sync rounds of this corpus
+    peer_s3_runs: int = 1
     bandersnatch_problem: str = ""
     project_names: list[str] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
@@ -105,21 +113,22 @@ def measured(ctx: Context, name: str, argv: list[str], env: dict[str, str], *, s
                 else f"exit {result.returncode}; see {result.log}")
         say(f"{name}: FAILED ({note})\n{result.tail(8)}")
     run = Run(scenario, target, phase, repeat, result.wall_s, result.cpu_s, result.max_rss_mb,
-              requests=requests, ok=ok, note=note, origin_cpu_s=origin_cpu, moto_cpu_s=moto_cpu)
+              requests=requests, ok=ok, note=note, origin_cpu_s=origin_cpu, moto_cpu_s=moto_cpu, corpus=ctx.corpus)
     ctx.runs.append(run)
     ctx.commands.setdefault(f"{scenario} {phase} {target}", argv)
     return run, result
 
 
-def cloudpypi_sync(ctx: Context, target: str, url: str, *, phase: str, repeat: int, state_dir: Path) -> Run:
-    report_path = ctx.work / "reports" / f"cloudpypi-{target}-{phase}-{repeat}.json"
+def cloudpypi_sync(ctx: Context, target: str, url: str, *, phase: str, repeat: int, state_dir: Path,
+                   spool: Path | None = None) -> Run:
+    report_path = ctx.work / "reports" / f"cloudpypi-{ctx.corpus}-{target}-{phase}-{repeat}.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "cloudpypi", "sync", "--origin", ctx.origin.url, "--target", url,
             "--workers", str(WORKERS), "--no-progress", "--report", str(report_path)]
     env = dict(ctx.s3_env if target == "s3" else ctx.env)
     env["CLOUDPYPI_STATE_DIR"] = str(state_dir)
-    env["CLOUDPYPI_SPOOL_DIR"] = str(ctx.targets / "spool")
-    run, _ = measured(ctx, f"cloudpypi-{target}-{phase}-{repeat}", argv, env, scenario="cloudpypi",
+    env["CLOUDPYPI_SPOOL_DIR"] = str(spool or ctx.targets / "spool")
+    run, _ = measured(ctx, f"cloudpypi-{ctx.corpus}-{target}-{phase}-{repeat}", argv, env, scenario="cloudpypi",
                       target=target, phase=phase, repeat=repeat)
     if report_path.exists():
         data = json.loads(report_path.read_text())
@@ -134,58 +143,66 @@ def cloudpypi_sync(ctx: Context, target: str, url: str, *, phase: str, repeat: i
 # the full-sync round
 # ---------------------------------------------------------------------------------------------------------
 def full_round(ctx: Context, repeat: int, keep: bool) -> dict[str, Any]:
+    """Every tool once on both targets.  Each folder run writes to a file system of its own that has
+    seen no deletion (bench.fs); the kept round's cloudpypi mirror stays for the later phases."""
     kept: dict[str, Any] = {}
-    targets = ctx.targets
     urls = ctx.work / "urls.txt"
+    tag = f"{ctx.corpus}-{repeat}"
 
     # -- folder ---------------------------------------------------------------------------------------
-    dest = targets / f"raw-{repeat}"
-    argv = [sys.executable, "-m", "bench.rawcopy", "http", "--list", str(urls), "--dest", str(dest),
-            "--workers", str(WORKERS)]
-    run, _ = measured(ctx, f"raw-folder-{repeat}", argv, ctx.env, scenario="raw", target="folder",
-                      phase="full", repeat=repeat)
-    run.files, run.bytes = tree_bytes(dest)
-    shutil.rmtree(dest, ignore_errors=True)
+    for scenario, extra in (("raw", []), ("rawsha", ["--sha256"])):
+        with ctx.places.fresh(f"{scenario}-{tag}") as dest:
+            argv = [sys.executable, "-m", "bench.rawcopy", "http", "--list", str(urls), "--dest", str(dest),
+                    "--workers", str(WORKERS), *extra]
+            run, _ = measured(ctx, f"{scenario}-folder-{tag}", argv, ctx.env, scenario=scenario, target="folder",
+                              phase="full", repeat=repeat)
+            run.files, run.bytes = tree_bytes(dest)
 
-    dest = targets / f"cloudpypi-{repeat}"
-    run = cloudpypi_sync(ctx, "folder", str(dest), phase="full", repeat=repeat, state_dir=ctx.work / "unused")
-    if run.ok:
-        run.files, run.bytes = tree_bytes(dest / "packages")
     if keep:
+        dest = ctx.places.hold(f"cloudpypi-{tag}")  # stays mounted for the later phases
+        run = cloudpypi_sync(ctx, "folder", str(dest), phase="full", repeat=repeat, state_dir=ctx.work / "unused")
+        if run.ok:
+            run.files, run.bytes = tree_bytes(dest / "packages")
         kept["folder"] = dest
     else:
-        shutil.rmtree(dest, ignore_errors=True)
+        with ctx.places.fresh(f"cloudpypi-{tag}") as dest:
+            run = cloudpypi_sync(ctx, "folder", str(dest), phase="full", repeat=repeat,
+                                 state_dir=ctx.work / "unused")
+            if run.ok:
+                run.files, run.bytes = tree_bytes(dest / "packages")
 
     if ctx.bandersnatch:
-        dest = targets / f"bandersnatch-{repeat}"
-        conf = ctx.work / f"bandersnatch-folder-{repeat}.conf"
-        conf.write_text(bandersnatch_config(ctx.origin.url, str(dest)))
-        run, _ = measured(ctx, f"bandersnatch-folder-{repeat}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
-                          peer_env(ctx.env), scenario="bandersnatch", target="folder", phase="full", repeat=repeat)
-        run.files, run.bytes = tree_bytes(dest / "web" / "packages")
-        shutil.rmtree(dest, ignore_errors=True)
+        with ctx.places.fresh(f"bandersnatch-{tag}") as dest:
+            conf = ctx.work / f"bandersnatch-folder-{tag}.conf"
+            conf.write_text(bandersnatch_config(ctx.origin.url, str(dest)))
+            run, _ = measured(ctx, f"bandersnatch-folder-{tag}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
+                              peer_env(ctx.env), scenario="bandersnatch", target="folder", phase="full",
+                              repeat=repeat)
+            run.files, run.bytes = tree_bytes(dest / "web" / "packages")
 
     # -- S3 (moto) -----------------------------------------------------------------------------------
     fresh_bucket(ctx)
     argv = [sys.executable, "-m", "bench.rawcopy", "s3", "--list", str(urls), "--bucket", BUCKET,
             "--workers", str(WORKERS)]
-    run, _ = measured(ctx, f"raw-s3-{repeat}", argv, ctx.s3_env, scenario="raw", target="s3", phase="full",
+    run, _ = measured(ctx, f"raw-s3-{tag}", argv, ctx.s3_env, scenario="raw", target="s3", phase="full",
                       repeat=repeat)
     run.files, run.bytes = bucket_totals(ctx, "")
 
-    if ctx.bandersnatch and repeat < ctx.scale.peer_s3_runs:
+    if ctx.bandersnatch and repeat < ctx.peer_s3_runs:
         fresh_bucket(ctx)
-        conf = ctx.work / f"bandersnatch-s3-{repeat}.conf"
+        conf = ctx.work / f"bandersnatch-s3-{tag}.conf"
         conf.write_text(bandersnatch_config(ctx.origin.url, f"/{BUCKET}", s3_endpoint=ctx.moto.url,
                                             credentials=(ctx.s3_env["AWS_ACCESS_KEY_ID"],
                                                          ctx.s3_env["AWS_SECRET_ACCESS_KEY"])))
-        run, _ = measured(ctx, f"bandersnatch-s3-{repeat}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
+        run, _ = measured(ctx, f"bandersnatch-s3-{tag}", [str(ctx.bandersnatch), "-c", str(conf), "mirror"],
                           peer_env(ctx.s3_env), scenario="bandersnatch", target="s3", phase="full", repeat=repeat)
         run.files, run.bytes = bucket_totals(ctx, "web/packages/")
 
     fresh_bucket(ctx)  # cloudpypi last: in the kept round its bucket stays for the later phases
-    state_dir = ctx.work / f"state-s3-{repeat}"
-    run = cloudpypi_sync(ctx, "s3", f"s3://{BUCKET}", phase="full", repeat=repeat, state_dir=state_dir)
+    state_dir = ctx.work / f"state-s3-{tag}"
+    with ctx.places.fresh(f"spool-{tag}") as spool:  # the upload spool on the same kind of disk
+        run = cloudpypi_sync(ctx, "s3", f"s3://{BUCKET}", phase="full", repeat=repeat, state_dir=state_dir,
+                             spool=spool)
     if run.ok:
         run.files, run.bytes = bucket_totals(ctx, "packages/")
     if keep:
@@ -243,10 +260,12 @@ def later_phases(ctx: Context, kept: dict[str, Any]) -> None:
 def root_index(ctx: Context) -> list[dict[str, Any]]:
     timings = []
     for repeat in range(ctx.scale.runs):
-        target = ctx.targets / f"rootindex-{repeat}"
-        shutil.rmtree(target, ignore_errors=True)
-        argv = [sys.executable, "-m", "bench.rootindex", "--names", str(ctx.scale.root_names), "--target", str(target)]
-        result = run_measured(argv, log=ctx.log(f"rootindex-{repeat}"), env=ctx.env, timeout=ctx.scale.timeout_s)
+        with ctx.places.fresh(f"rootindex-{repeat}") as place:
+            target = place / "mirror"
+            argv = [sys.executable, "-m", "bench.rootindex", "--names", str(ctx.scale.root_names),
+                    "--target", str(target)]
+            result = run_measured(argv, log=ctx.log(f"rootindex-{repeat}"), env=ctx.env,
+                                  timeout=ctx.scale.timeout_s)
         ctx.commands.setdefault("root index", argv)
         lines = [ln for ln in result.log.read_text().splitlines() if ln.startswith("{")]
         if result.returncode != 0 or not lines:
@@ -254,8 +273,8 @@ def root_index(ctx: Context) -> list[dict[str, Any]]:
             continue
         data = json.loads(lines[-1])
         data["rss_mb"] = result.max_rss_mb
+        data["process_cpu_s"] = round(result.cpu_s, 2)
         timings.append(data)
-        shutil.rmtree(target, ignore_errors=True)
     return timings
 
 
@@ -280,11 +299,16 @@ def targets_dir(work: Path) -> tuple[Path, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description="Benchmark cloudpypi sync (see docs/BENCHMARKS.md).")
     parser.add_argument("--scale", default=os.environ.get("BENCH_SCALE", "default"),
-                        help="default (500 projects), small (60) or tiny (8, for the smoke test)")
+                        help="default (500 + 150 projects), small (60 + 30) or tiny (8 + 6, for the smoke test)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "BENCHMARKS.md", help="Markdown report to write")
     parser.add_argument("--work", type=Path, default=None,
                         help="scratch folder (default $CLOUDPYPI_CACHE/bench/work-<scale>; emptied first)")
     parser.add_argument("--no-peer", action="store_true", help="skip bandersnatch")
+    parser.add_argument("--corpus", default=os.environ.get("BENCH_CORPUS", ",".join(CORPORA)),
+                        help=f"comma-separated corpora to measure (default: {','.join(CORPORA)})")
+    parser.add_argument("--fs", default=os.environ.get("BENCH_FS", "ext4"), choices=("ext4", "tmpfs"),
+                        help="folder targets on a fresh loop-mounted ext4 per run (default; needs root) or in "
+                             "fresh folders on the tmpfs/scratch folder")
     parser.add_argument("--render-only", type=Path, metavar="DOCUMENT_JSON",
                         help="rewrite the report from a previous run's document.json, without measuring")
     args = parser.parse_args(argv)
@@ -294,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
         args.out.write_text(report.markdown(doc))
         return 0
     scale = scale_by_name(args.scale)
+    corpora = [c.strip() for c in args.corpus.split(",") if c.strip()]
+    if not corpora or set(corpora) - set(CORPORA):
+        parser.error(f"--corpus: expected a comma-separated subset of {', '.join(CORPORA)}, got {args.corpus!r}")
     cache = Path(os.environ.get("CLOUDPYPI_CACHE", Path.home() / ".cache" / "cloudpypi"))
     work = args.work or cache / "bench" / f"work-{scale.name}"
     shutil.rmtree(work, ignore_errors=True)
@@ -312,46 +339,74 @@ def main(argv: list[str] | None = None) -> int:
             problem = str(exc)
             say(f"bandersnatch unavailable: {problem}")
 
-    targets, machine["targets"] = targets_dir(work)
+    targets, fallback_label = targets_dir(work)
     targets.mkdir(parents=True, exist_ok=True)
-    say(f"scale {scale.name}: starting the fake origin ({scale.projects} projects) and moto; mirrors in {targets}")
+    places = Places(work, targets, IMAGE_BYTES, args.fs)
+    machine["targets"] = places.place.label if places.mode == "ext4" else fallback_label
+    if places.problem and args.fs == "ext4":
+        say(f"no fresh ext4 per run ({places.problem}): mirrors in {targets}")
+    say(f"scale {scale.name}: corpora {', '.join(corpora)}; mirrors: {machine['targets']}")
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(shutil.rmtree, targets, True)
-        return _measure(args, scale, work, started, machine, env, bandersnatch, problem, targets)
+        return _measure(args, scale, corpora, work, started, machine, env, bandersnatch, problem, targets, places)
 
 
-def _measure(args: argparse.Namespace, scale: Any, work: Path, started: float, machine: dict[str, Any],
-             env: dict[str, str], bandersnatch: Path | None, problem: str, targets: Path) -> int:
+IMAGE_BYTES = 16 * 2**30  # sparse: only what a run writes takes room
+
+
+def _measure(args: argparse.Namespace, scale: Scale, corpora: list[str], work: Path, started: float,
+             machine: dict[str, Any], env: dict[str, str], bandersnatch: Path | None, problem: str, targets: Path,
+             places: Places) -> int:
     from support.motoserver import aws_env, moto_server
 
     cache = Path(machine["cache"])
-    with moto_server(log_dir=work / "logs") as moto, \
-            running_origin(scale.spec(), work, cache / "bench" / "artifacts", env) as origin:
-        listing = list_origin(origin.url)
-        write_listing(listing, work / "urls.txt")
-        ctx = Context(scale, work, origin, moto, listing, env, aws_env(moto.url, env), bandersnatch, targets,
-                      problem)
-        ctx.project_names = _project_names(origin.url)
-        say(f"corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "
-            f"{listing.file_bytes / 1e9:.2f} GB, largest {listing.largest / 1e6:.0f} MB")
-        kept: dict[str, Any] = {}
-        for repeat in range(scale.runs):
-            say(f"full-sync round {repeat + 1}/{scale.runs}")
-            kept = full_round(ctx, repeat, keep=repeat == scale.runs - 1)
-            say(report.round_summary(ctx.runs, repeat))
-        say("no-op, incremental and verify runs")
-        later_phases(ctx, kept)
-        say(f"root index for {scale.root_names:,} names")
-        roots = root_index(ctx)
-        forecasts, cost_problem = costs.all_forecasts(listing.file_bytes, listing.file_count + listing.metadata_count,
-                                                      origin.projects)
+    runs: list[Run] = []
+    commands: dict[str, list[str]] = {}
+    listings: dict[str, Listing] = {}
+    origins: dict[str, Origin] = {}
+    roots: list[dict[str, Any]] = []
+    with moto_server(log_dir=work / "logs") as moto:
+        for corpus in corpora:
+            small = corpus == "small-files"
+            spec = scale.spec() if small else scale.large_spec()
+            corpus_work = work / corpus
+            with running_origin(spec, corpus_work, cache / "bench" / "artifacts", env) as origin:
+                listing = list_origin(origin.url)
+                write_listing(listing, corpus_work / "urls.txt")
+                ctx = Context(scale, corpus_work, origin, moto, listing, env, aws_env(moto.url, env), bandersnatch,
+                              targets, places, corpus=corpus, runs_count=scale.runs if small else scale.large_runs,
+                              peer_s3_runs=scale.peer_s3_runs if small else scale.large_peer_s3_runs,
+                              bandersnatch_problem=problem, runs=runs, commands=commands)
+                listings[corpus], origins[corpus] = listing, origin
+                say(f"{corpus} corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "
+                    f"{listing.file_bytes / 1e9:.2f} GB, largest {listing.largest / 1e6:.0f} MB")
+                try:
+                    kept: dict[str, Any] = {}
+                    for repeat in range(ctx.runs_count):
+                        say(f"{corpus}: full-sync round {repeat + 1}/{ctx.runs_count}")
+                        last = repeat == ctx.runs_count - 1
+                        kept = full_round(ctx, repeat, keep=small and last)
+                        say(report.round_summary(ctx.runs, repeat, corpus))
+                    if small:
+                        ctx.project_names = _project_names(origin.url)
+                        say("no-op, incremental and verify runs")
+                        later_phases(ctx, kept)
+                        say(f"root index for {scale.root_names:,} names")
+                        roots = root_index(ctx)
+                finally:
+                    places.close()
+        first = corpora[0]
+        forecasts, cost_problem = costs.all_forecasts(
+            listings[first].file_bytes, listings[first].file_count + listings[first].metadata_count,
+            origins[first].projects)
         finished = time.time()
         machine["load_after"] = report.loadavg()
-        doc = report.Document(scale=scale, listing=listing, origin=origin, runs=ctx.runs, roots=roots,
+        doc = report.Document(scale=scale, listing=listings[first], origin=origins[first], runs=runs, roots=roots,
                               forecasts=forecasts, cost_problem=cost_problem, machine=machine,
-                              started=started, finished=finished, commands=ctx.commands,
-                              bandersnatch_problem=problem, workers=WORKERS)
-    (work / "results.json").write_text(json.dumps([r.as_dict() for r in ctx.runs], indent=1))
+                              started=started, finished=finished, commands=commands,
+                              bandersnatch_problem=problem, workers=WORKERS, corpora=corpora,
+                              listings=listings, origins=origins)
+    (work / "results.json").write_text(json.dumps([r.as_dict() for r in runs], indent=1))
     report.save(doc, work / "document.json")
     print(report.table(doc))
     args.out.parent.mkdir(parents=True, exist_ok=True)
