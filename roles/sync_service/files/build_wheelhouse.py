@@ -146,8 +146,9 @@ def main() -> int:
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     source = args.source.resolve()
+    lock = lock_file(source, args.python_version)
     wheel = build_wheel(source, args.cache)
-    deps = fetch_deps(lock_file(source, args.python_version), args.cache, args.python_version, args.arch)
+    deps = fetch_deps(lock, args.cache, args.python_version, args.arch)
     print(json.dumps({
         "wheel": str(wheel),
         "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
