@@ -453,7 +453,7 @@ def deploy(c, tags=None, check=False, playbook="site"):
 
 
 @task(iterable=["project"], help={
-    "origin": "mirror this index instead of the configured origin (the service's config says https://pypi.org)",
+    "origin": "the service's configured origin only: the runner refuses any other (docs/security.md)",
     "project": "only this project (repeat for more); the serial is not advanced",
     "full": "ignore the changelog and compare every project's serial",
     "dry-run": "plan only: print what would change, change nothing",
@@ -479,7 +479,7 @@ def sync(c, origin=None, project=None, full=False, dry_run=False):
         message = lock_message(result.stderr + result.stdout, parse_properties(props.stdout))
         raise Exit(message, code=EXIT_LOCKED)
     if not dry_run:
-        fetched = remote(conn, server, shlex.join(["cat", f"{server.report_dir}/latest.json"]), hide=True,
+        fetched = remote(conn, server, server.service_command("report", "latest.json"), hide=True,
                          ok_codes=ANY_CODE)
         try:
             report = json.loads(fetched.stdout) if fetched.exited == 0 else None
@@ -555,7 +555,7 @@ def status(c):
                                       mirror_run.stderr or mirror_run.stdout)
     df = ["df", "-h", "--output=target,size,used,avail,pcent", str(Path(server.report_dir).parent), "/"]
     disk = remote(conn, server, shlex.join(df), hide=True, ok_codes=anything)
-    latest = remote(conn, server, shlex.join(["cat", f"{server.report_dir}/latest.json"]), hide=True,
+    latest = remote(conn, server, server.service_command("report", "latest.json"), hide=True,
                     ok_codes=anything)
     try:
         report = json.loads(latest.stdout) if latest.exited == 0 else None

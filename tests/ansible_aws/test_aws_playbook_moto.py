@@ -221,6 +221,21 @@ def test_instance_requires_imdsv2_uses_gp3_profile_and_tags(provisioned, aws_mot
     assert (volume["VolumeType"], volume["Size"]) == ("gp3", 30), f"expected a 30 GiB gp3 root volume, got {volume}"
 
 
+def test_instance_metadata_is_imdsv2_with_hop_limit_1_and_the_root_volume_is_encrypted(provisioned, aws_moto):
+    ec2 = client(aws_moto, "ec2")
+    reservations = ec2.describe_instances(Filters=[{"Name": "tag:Role", "Values": ["devserver"]},
+                                                   {"Name": "instance-state-name", "Values": ["running"]}])
+    instance = reservations["Reservations"][0]["Instances"][0]
+    options = instance["MetadataOptions"]
+    got = {key: options.get(key) for key in ("HttpTokens", "HttpPutResponseHopLimit", "HttpEndpoint")}
+    assert got == {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"}, (
+        f"expected IMDSv2 only, with a hop limit of 1 (no container or forwarded hop reaches it), got {options}")
+    mappings = instance["BlockDeviceMappings"]
+    root = next((m for m in mappings if m["DeviceName"] == instance.get("RootDeviceName")), mappings[0])
+    volume = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]
+    assert volume.get("Encrypted") is True, f"expected the root volume encrypted, got {volume}"
+
+
 def test_budget_alerts_at_50_80_100_actual_and_100_forecast(provisioned, aws_moto):
     budgets = client(aws_moto, "budgets", "us-east-1")
     budget = budgets.describe_budget(AccountId="123456789012", BudgetName="cloudpypi-monthly")["Budget"]

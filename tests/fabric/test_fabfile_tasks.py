@@ -58,7 +58,7 @@ def test_sync_runs_the_engine_as_the_service_user_then_prints_the_fetched_report
                           "--project", "requests", "--project", "idna", "--full", "--report-dir", REPORTS)
     remote.expect(commands=[
         Command(sync_cmd, out=b"progress...\n"),
-        Command(f"cat {REPORTS}/latest.json", out=json.dumps(REPORT).encode()),
+        Command(as_service("report", "latest.json"), out=json.dumps(REPORT).encode()),
     ])
     fabfile.sync(connection(), origin="http://127.0.0.1:8081", project=["requests", "idna"], full=True)
     out = capsys.readouterr().out
@@ -108,7 +108,7 @@ def test_sync_with_failed_projects_prints_the_report_then_fails_with_the_engines
     remote.expect(commands=[
         Command(as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--report-dir", REPORTS),
                 err=b"1 project failed: broken\n", exit=1),
-        Command(f"cat {REPORTS}/latest.json", out=json.dumps(failed).encode()),
+        Command(as_service("report", "latest.json"), out=json.dumps(failed).encode()),
     ])
     with pytest.raises(Exit) as caught:
         fabfile.sync(connection())
@@ -123,32 +123,22 @@ def test_service_command_runs_the_runner_as_the_service_user_with_arguments_verb
     assert argv == ["sudo", "-n", "-u", "cloudpypi", RUNNER, "--project", "it's; rm -rf /"], argv
 
 
-def test_the_runner_loads_the_env_file_and_passes_arguments_verbatim(tmp_path: Path) -> None:
-    """roles/sync_service's runner template, rendered and run for real by /bin/sh (without sudo)."""
-    import jinja2
+def test_the_runner_loads_the_env_file_and_passes_allowed_arguments_with_the_deployed_config(tmp_path: Path) -> None:
+    """roles/sync_service's runner template, rendered and run for real (without sudo); its full rules are
+    tested in test_service_runner.py."""
+    from support.servicerunner import render_runner
 
-    config_dir = tmp_path / "etc cloudpypi"  # a space: the template must quote its paths
-    config_dir.mkdir()
-    (config_dir / "cloudpypi.env").write_text('AWS_ENDPOINT_URL="http://127.0.0.1:5000"\n')
-    venv_bin = tmp_path / "venv" / "bin"
-    venv_bin.mkdir(parents=True)
-    fake_cli = venv_bin / "cloudpypi"
-    fake_cli.write_text('#!/bin/sh\necho "endpoint=$AWS_ENDPOINT_URL"; for a in "$@"; do echo "arg=$a"; done\n')
-    fake_cli.chmod(0o755)
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - a shell script
-    environment.filters["quote"] = shlex.quote
-    template = (ROOT / "roles/sync_service/templates/cloudpypi-service.j2").read_text()
-    runner = tmp_path / "cloudpypi-service"
-    runner.write_text(environment.from_string(template).render(
-        ansible_managed="test", sync_service_user="cloudpypi", sync_service_config_dir=str(config_dir),
-        sync_service_venv=str(tmp_path / "venv")))
-    runner.chmod(0o755)
-    out = subprocess.run([str(runner), "--project", "it's; rm -rf /"], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.splitlines() == ["endpoint=http://127.0.0.1:5000", "arg=--project", "arg=it's; rm -rf /"], out
-    (config_dir / "cloudpypi.env").unlink()
-    out = subprocess.run([str(runner), "status"], capture_output=True, text=True, check=True).stdout
-    assert out.splitlines() == ["endpoint=", "arg=status"], "an absent env file is fine, as for the unit"
+    runner = render_runner(tmp_path)
+    (runner.config_dir / "cloudpypi.env").write_text('AWS_ENDPOINT_URL="http://127.0.0.1:5000"\n')
+    out = runner.run("sync", "--project", "it.s-a_name", check=True).stdout
+    assert out.splitlines() == ["endpoint=http://127.0.0.1:5000", "arg=sync", "arg=--config",
+                                f"arg={runner.config}", "arg=--project", "arg=it.s-a_name"], out
+    hostile = runner.run("sync", "--project", "it's; rm -rf /")
+    assert hostile.returncode == 77 and hostile.stdout == "", (hostile.returncode, hostile.stdout, hostile.stderr)
+    (runner.config_dir / "cloudpypi.env").unlink()
+    out = runner.run("status", check=True).stdout
+    assert out.splitlines() == ["endpoint=", "arg=status", "arg=--config", f"arg={runner.config}"], (
+        "an absent env file is fine, as for the unit")
 
 
 # ------------------------------------------------------------------------------ other remote tasks
@@ -250,7 +240,7 @@ def test_status_reports_what_it_can_and_shows_lag_unknown_with_the_reason(remote
                                              b"ExecMainExitTimestamp=Sun 2026-11-29 20:00:01 UTC\n"),
         Command(as_service("status", "--config", CONFIG, "--json"), out=json.dumps(mirror).encode()),
         Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", err=b"df: error\n", exit=1),
-        Command(f"cat {REPORTS}/latest.json", err=b"cat: No such file or directory\n", exit=1),
+        Command(as_service("report", "latest.json"), err=b"cat: No such file or directory\n", exit=1),
     ])
     fabfile.status(connection())
     out = capsys.readouterr().out
@@ -268,7 +258,7 @@ def test_status_survives_the_mirror_status_command_failing(remote, capsys) -> No
         Command(as_service("status", "--config", CONFIG, "--json"),
                 err=b"cloudpypi status: error: cannot read s3://m/: AccessDenied\n", exit=1),
         Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", out=b"/ 10G 1G 9G 10%\n"),
-        Command(f"cat {REPORTS}/latest.json", out=json.dumps(REPORT).encode()),
+        Command(as_service("report", "latest.json"), out=json.dumps(REPORT).encode()),
     ])
     fabfile.status(connection())
     out = capsys.readouterr().out

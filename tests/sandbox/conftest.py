@@ -131,6 +131,7 @@ def source_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copy2(ROOT / name, snapshot / name)
     shutil.copytree(ROOT / "scripts" / "cloudpypi", snapshot / "scripts" / "cloudpypi",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(ROOT / "requirements", snapshot / "requirements")  # the hash-pinned lock the host installs
     return snapshot
 
 

@@ -40,7 +40,8 @@ def test_manual_service_run_mirrors_the_loopback_origin_into_moto(
     assert started.rc == 0, f"expected the service run to succeed, got exit {started.rc}; journal:\n{journal}"
     assert "Result=success" in props and "ExecMainStatus=0" in props, f"expected success, got {props!r}\n{journal}"
 
-    report = json.loads(host.file("/var/lib/cloudpypi/reports/latest.json").content_string)
+    with host.sudo():  # the reports are not world-readable
+        report = json.loads(host.file("/var/lib/cloudpypi/reports/latest.json").content_string)
     assert report["projects_failed"] in (0, []) and not report["failures"], f"expected no failures: {report}"
     assert report["origin"].rstrip("/") == origin.url.rstrip("/"), f"expected origin {origin.url}: {report}"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the cloudpypi wheel from a checkout, and fetch its dependencies as wheels for a target host.
+"""Build the cloudpypi wheel from a checkout, and fetch its locked dependencies as wheels for a target host.
 
 Runs on the Ansible controller (roles/sync_service), prints one JSON object:
     {"wheel": "/abs/cloudpypi-X-py3-none-any.whl", "sha256": "...", "deps_dir": "/abs/dir", "deps": [...]}
@@ -8,9 +8,11 @@ Both steps are cached under --cache, so a second deploy builds nothing and downl
 - the project wheel is keyed by a hash of the source files, and built reproducibly
   (SOURCE_DATE_EPOCH), so the same source always gives the same bytes and the host only
   reinstalls when the code really changed;
-- the dependency wheels are keyed by the wheel's Requires-Dist and the target's Python and CPU,
-  and fetched with `pip download --only-binary=:all:` for that platform (the controller's CPU and
-  Python need not match the host's).
+- the dependency wheels are exactly the checkout's hash-pinned lock for the host's Python
+  (requirements/runtime-pyX.Y.txt, written by `make lock`), fetched with
+  `pip download --require-hashes --only-binary=:all:` for the host's platform (the controller's CPU
+  and Python need not match the host's) and keyed by the lock's content.  The lock travels with the
+  wheels, and the host installs from it with --require-hashes again.
 The build happens in a temporary copy, so the checkout is left untouched.
 """
 
@@ -25,7 +27,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import zipfile
 from pathlib import Path
 
 SOURCE_FILES = ("pyproject.toml", "README.md", "LICENSE", "setup.cfg")
@@ -33,6 +34,8 @@ PACKAGE_ROOT = "scripts"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
 REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can carry
 MANYLINUX = ("manylinux_2_28", "manylinux_2_17", "manylinux2014")
+LOCK_DIR = "requirements"
+LOCK_NAME = "requirements.txt"  # the lock's name beside the wheels on the host
 
 
 def source_files(source: Path) -> list[Path]:
@@ -81,17 +84,19 @@ def build_wheel(source: Path, cache: Path) -> Path:
     return out / built[0].name
 
 
-def requirements(wheel: Path) -> list[str]:
-    with zipfile.ZipFile(wheel) as archive:
-        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
-        lines = archive.read(name).decode().splitlines()
-    return sorted(line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")
-                  and "extra ==" not in line)
+def lock_file(source: Path, python_version: str) -> Path:
+    """The checkout's hash-pinned lock for the host's Python; its absence is an error, never a fallback."""
+    lock = source / LOCK_DIR / f"runtime-py{python_version}.txt"
+    if not lock.is_file():
+        known = sorted(p.name for p in (source / LOCK_DIR).glob("runtime-py*.txt"))
+        sys.exit(f"build_wheelhouse: no lock for Python {python_version} ({lock} is missing; have {known}). "
+                 f"Add {python_version} to LOCK_PYTHONS in mk/lock.mk and run `make lock`.")
+    return lock
 
 
-def fetch_deps(wheel: Path, cache: Path, python_version: str, arch: str) -> Path:
-    reqs = requirements(wheel)
-    key = hashlib.sha256(json.dumps([reqs, python_version, arch]).encode()).hexdigest()[:16]
+def fetch_deps(lock: Path, cache: Path, python_version: str, arch: str) -> Path:
+    text = lock.read_bytes()
+    key = hashlib.sha256(json.dumps([text.decode(), python_version, arch]).encode()).hexdigest()[:16]
     deps = cache / f"deps-py{python_version}-{arch}-{key}"
     stamp = deps / ".complete"
     if stamp.exists():
@@ -99,10 +104,11 @@ def fetch_deps(wheel: Path, cache: Path, python_version: str, arch: str) -> Path
     abi = "cp" + python_version.replace(".", "")
     platforms = [arg for tag in MANYLINUX for arg in ("--platform", f"{tag}_{arch}")]
     with tempfile.TemporaryDirectory(prefix="cloudpypi-deps-", dir=cache) as tmp:
-        pip("download", "--only-binary=:all:", *platforms, "--python-version", python_version,
+        pip("download", "--require-hashes", "--only-binary=:all:", *platforms, "--python-version", python_version,
             "--implementation", "cp", "--abi", abi, "--abi", "abi3", "--abi", "none",
-            "--dest", tmp, *reqs)
-        Path(tmp, ".complete").write_text(json.dumps(reqs) + "\n")
+            "--dest", tmp, "--requirement", str(lock))
+        Path(tmp, LOCK_NAME).write_bytes(text)
+        Path(tmp, ".complete").write_text(lock.name + "\n")
         if deps.exists():
             shutil.rmtree(deps)
         Path(tmp).rename(deps)
@@ -122,7 +128,7 @@ def pack_deps(deps: Path) -> Path:
     marker = ".deps-" + deps.name.rsplit("-", 1)[-1]
     partial = deps.parent / (deps.name + ".tar.partial")
     with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as archive:
-        for path in [*sorted(deps.glob("*.whl")), deps / ".complete"]:
+        for path in [*sorted(deps.glob("*.whl")), deps / LOCK_NAME, deps / ".complete"]:
             info = archive.gettarinfo(str(path), arcname=marker if path.name == ".complete" else path.name)
             info.mtime, info.uid, info.gid, info.uname, info.gname, info.mode = 0, 0, 0, "root", "root", 0o644
             with open(path, "rb") as handle:
@@ -139,14 +145,17 @@ def main() -> int:
     parser.add_argument("--arch", required=True, help="the host's CPU, e.g. x86_64 or aarch64")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    wheel = build_wheel(args.source.resolve(), args.cache)
-    deps = fetch_deps(wheel, args.cache, args.python_version, args.arch)
+    source = args.source.resolve()
+    lock = lock_file(source, args.python_version)
+    wheel = build_wheel(source, args.cache)
+    deps = fetch_deps(lock, args.cache, args.python_version, args.arch)
     print(json.dumps({
         "wheel": str(wheel),
         "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
         "deps_dir": str(deps),
         "deps_tar": str(pack_deps(deps)),
         "deps_marker": ".deps-" + deps.name.rsplit("-", 1)[-1],
+        "lock": LOCK_NAME,
         "deps": sorted(p.name for p in deps.glob("*.whl")),
     }))
     return 0
