@@ -39,19 +39,23 @@ def _num(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def nice_step(raw: float, integer: bool = False) -> float:
-    """The smallest of 1, 2 or 5 times a power of ten that is >= raw (at least 1 when ``integer``)."""
+def nice_step(raw: float, steps: tuple[float, ...] = (1, 2, 2.5, 5)) -> float:
+    """The smallest of ``steps`` times a power of ten that is >= raw (1 for nothing or less)."""
     if not math.isfinite(raw) or raw <= 0:
         return 1.0
     power = 10 ** math.floor(math.log10(raw))
-    step = next((m * power for m in (1, 2, 5, 10) if raw <= m * power * (1 + 1e-9)), 10 * power)
-    return max(1.0, step) if integer else step
+    return next((m * power for m in (*steps, 10) if raw <= m * power * (1 + 1e-9)), 10 * power)
+
+
+def _decimals(step: float) -> int:
+    """Decimals that show every multiple of ``step`` exactly (2.5 -> 1, 0.05 -> 2)."""
+    return next((d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * step), 6)
 
 
 @dataclass(frozen=True)
 class Scale:
-    """How a value axis is divided and labelled: four equal steps of 1, 2 or 5 in the largest unit that
-    the top value reaches (so bytes read 0, 512 KiB, 1 MiB ... and never 976.6 KiB)."""
+    """How a value axis is divided and labelled: four equal steps of 1, 2, 2.5 or 5 (times a power of ten)
+    in the largest unit that the top value reaches, so bytes read 0, 1 MiB, 2 MiB ... and never 976.6 KiB."""
 
     units: tuple[tuple[float, str], ...]  # (size, suffix), smallest first
     integer: bool = False  # whole numbers only (counts, bytes)
@@ -62,9 +66,9 @@ class Scale:
         top = max(0.0, top) if math.isfinite(top) else 0.0
         size, suffix = next(((s, x) for s, x in reversed(self.units) if top >= s), self.units[0])
         step = nice_step(top / size / 4)
-        if self.integer and step * size < 1:
-            step = 1 / size
-        decimals = 0 if step >= 1 else math.ceil(-math.log10(step) - 1e-9)
+        if self.integer and step * size < 10:  # no quarter steps of small whole numbers (2.5 files)
+            step = max(nice_step(top / size / 4, (1, 2, 5)), 1 / size)
+        decimals = _decimals(step)
         sep = " " if suffix and self.space else ""
 
         def label(value: float) -> str:
