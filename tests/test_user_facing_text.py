@@ -56,7 +56,7 @@ def scanned_files() -> list[Path]:
     ("This is the AWS half of the provisioning (issue 4): the bucket", ["issue 4"]),
     ("until session 2 this failed", ["session 2"]),
     ("a change to the lead's file; the design card's library", ["the lead", "design card"]),
-    ("ask the lead's file; the seed's Example CDN, from the first wave", ["lead's", "the seed", "wave"]),
+    ("see lead's note; the seed's Example CDN, from the first wave", ["lead's", "the seed", "wave"]),
     ("bandersnatch's most requested feature (pypa/bandersnatch#1101)", []),
     ("see https://github.com/pypa/pip/issues/12345", []),
     ("a wildcard path /simple/*; the session's ssh keepalive", ["session's"]),
