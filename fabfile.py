@@ -485,15 +485,22 @@ def sync(c, origin=None, project=None, full=False, dry_run=False):
 @task(iterable=["path"], help={
     "report": "'latest' (default) or a sync report file on the host (relative to the report directory)",
     "path": "invalidate this URL path instead of a report's changed pages (repeat for more)",
-    "policy": "changed, wildcard or none (default: the service config's policy)",
+    "policy": "auto, changed, wildcard or none (default: the service config's policy, auto)",
 })
 def invalidate(c, report="latest", path=None, policy=None):
-    """Invalidate CloudFront's cached pages; prints what it cost."""
+    """Invalidate CloudFront's cached pages; prints what it cost.
+
+    The sync timer never invalidates: after a run, a changed page reaches users when CloudFront's cached
+    copy expires, within index_max_age (600 s by default), at no cost.  Run this to show the latest run's
+    changed pages sooner.  With the default policy (auto) and that TTL it invalidates nothing and costs
+    $0; changed or wildcard invalidate the changed pages or /simple/*: the first 1,000 paths a month
+    are free per AWS account, then $0.005 a path (/simple/* counts as one).
+    """
     conn, server = target(c)
     args = ["invalidate", "--config", server.config]
     if policy:
         if policy not in {"changed", "wildcard", "none", "auto"}:
-            raise Exit(f"--policy must be changed, wildcard or none, not {policy!r}.", code=EXIT_SETUP)
+            raise Exit(f"--policy must be auto, changed, wildcard or none, not {policy!r}.", code=EXIT_SETUP)
         args += ["--policy", policy]
     if path:
         args += list(path)
