@@ -3,7 +3,9 @@ with its default ("Every key, with its default" in section 10), the defaults bei
 
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -65,3 +67,32 @@ def test_the_table_of_contents_leads_to_every_section_and_subsection() -> None:
     assert sorted(set(links) - set(headings)) == [], "contents links that lead nowhere"
     assert [h for a, h in headings.items() if a not in links] == [], "sections missing from the contents"
     assert links == [a for a in headings if a in links], "the contents follow the guide's order"
+
+
+def test_the_invalidation_story_is_the_same_everywhere_and_true() -> None:
+    """A sync never invalidates; pages reach users within their 600 s TTL at $0; `fab invalidate` shows
+    them sooner and paths cost $0.005 past the free 1,000.  The guide, the role's defaults, `fab invalidate
+    --help` and `cloudpypi invalidate --help` say so, and the service's unit runs no invalidation."""
+    root = GUIDE.parent.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    import fabfile
+
+    from cloudpypi.commands import invalidate
+
+    guide = GUIDE.read_text(encoding="utf-8")
+    tellings = {
+        "guide section 4": guide[guide.index("### Invalidation: what happens after a run"):guide.index("## 5.")],
+        "sync_service defaults": (root / "roles/sync_service/defaults/main.yml").read_text(encoding="utf-8"),
+        "fab invalidate --help": fabfile.invalidate.__doc__ or "",
+    }
+    for where, text in tellings.items():
+        flat = " ".join(text.replace("#", " ").split())
+        for claim in ("never invalidate", "600 s", "$0.005", "1,000"):
+            assert claim in flat, f"{where} does not say {claim!r}"
+    subparsers = argparse.ArgumentParser().add_subparsers()
+    invalidate.add_parser(subparsers)
+    assert "never invalidates" in " ".join(subparsers.choices["invalidate"].description.split())
+    unit = (root / "roles/sync_service/templates/etc/systemd/system").glob("*.service*")
+    assert all("invalidate" not in path.read_text(encoding="utf-8") for path in unit), "the unit runs sync only"
+    assert "invalidation" not in (root / "scripts/cloudpypi/commands/sync.py").read_text(encoding="utf-8")
