@@ -38,12 +38,18 @@ def find_chromium() -> tuple[str | None, str]:
         return path, ""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return None, "chromium is not installed (apt-get install chromium, as root)"
-    proc = subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, text=True,
-                          timeout=900, check=False, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    proc = None
+    for command in (["apt-get", "install", "-y", "-qq", "chromium"], ["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "chromium"]):  # the lists may be missing or stale
+        if shutil.which("chromium"):
+            break
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False, env=env)
     path = shutil.which("chromium")
     if path:
         return path, ""
-    return None, f"apt-get install chromium failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
+    output = (proc.stderr or proc.stdout).strip()[-300:] if proc else ""
+    return None, f"apt-get install chromium failed: {output}"
 
 
 def _high_pipe() -> tuple[int, int]:
