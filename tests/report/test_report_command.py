@@ -109,3 +109,24 @@ def test_spend_against_the_budget_comes_from_real_costs_json(sample: Sample, cos
     assert "budget $500.00" in spend and "over the budget" in spend and "cloudpypi-monthly" in spend
     assert 'class="bar over"' in spend, "the month's projection (9 days of 21 USD) passes 500 USD"
     assert 'data-value="189"' in spend, "month to date: 9 x 21 USD"
+
+
+@pytest.mark.moto
+def test_an_s3_mirror_is_reported_from_its_state_in_the_bucket(sample: Sample, moto, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synced on one host, reported from another: the state (sizes, largest projects) comes from the bucket."""
+    bucket = moto.make_bucket("report-s3-mirror").removeprefix("s3://")
+    for key, value in moto.env({"CLOUDPYPI_STATE_DIR": str(tmp_path / "host-a")}).items():
+        monkeypatch.setenv(key, value)
+    reports = tmp_path / "reports"
+    synced = cloudpypi("sync", "--origin", sample.origin.url, "--target", f"s3://{bucket}/pypi", "--no-progress",
+                       "--report-dir", str(reports))
+    assert synced.returncode in (0, 1), synced.stderr
+    monkeypatch.setenv("CLOUDPYPI_STATE_DIR", str(tmp_path / "host-b"))
+    proc = cloudpypi("report", "--target", f"s3://{bucket}/pypi", "--reports", str(reports), "--offline",
+                     "--html", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert f"s3://{bucket}/pypi" in proc.stdout
+    names = re.findall(r'<text class="label"[^>]*>([^<]+)</text>', section(proc.stdout, "largest"))
+    assert names and names[0] == "numpy-like", names
+    assert section(proc.stdout, "size").count('class="point"') == 2 * 2, "one run and now, bytes and files"
