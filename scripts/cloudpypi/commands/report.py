@@ -95,9 +95,10 @@ def run(args: argparse.Namespace) -> int:
     model = ReportModel(generated=now, mirror=mirror, runs=tuple(runs), origin_serial=origin_serial,
                         origin_note=origin_note, largest=largest, spend=spend, notes=tuple(notes))
     page = render_page(model)
-    if args.html == "-":
-        sys.stdout.write(page)
+    if args.html == "-":  # the page says it is UTF-8, whatever the locale of the caller
         sys.stdout.flush()
+        sys.stdout.buffer.write(page.encode("utf-8"))
+        sys.stdout.buffer.flush()
     else:
         write_atomically(Path(args.html), page)
         print(f"report written to {args.html} ({len(runs)} runs, {len(page) // 1024} KiB)", file=sys.stderr)
