@@ -65,7 +65,8 @@ def test_the_table_of_contents_leads_to_every_section_and_subsection() -> None:
     links = re.findall(r"\]\(#([^)]+)\)", contents)
     headings = {github_anchor(h): h for h in re.findall(r"^#{2,3} (.+)$", text, re.MULTILINE)}
     assert sorted(set(links) - set(headings)) == [], "contents links that lead nowhere"
-    assert [h for a, h in headings.items() if a not in links] == [], "sections missing from the contents"
+    missing = [f"    - [{h}](#{a})" for a, h in headings.items() if a not in links]
+    assert missing == [], "sections missing from the contents; add under their section:\n" + "\n".join(missing)
     assert links == [a for a in headings if a in links], "the contents follow the guide's order"
 
 
