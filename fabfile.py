@@ -191,7 +191,7 @@ def target(c: Context) -> tuple[Connection, Devserver]:
     return conn, server
 
 
-def remote(conn: Connection, server: Devserver, command: str, *, hide: bool = False, pty: bool = False,
+def remote(conn: Connection, server: Devserver, command: str, *, hide: bool | str = False, pty: bool = False,
            ok_codes: tuple[int, ...] = (0,)) -> Any:
     """Run ``command`` on the host.  An unreachable host and a failing command (exit code not in
     ``ok_codes``) end the task with one sentence and the remote's exit code."""
@@ -495,15 +495,22 @@ def sync(c, origin=None, project=None, full=False, dry_run=False):
 @task(iterable=["path"], help={
     "report": "'latest' (default) or a sync report file on the host (relative to the report directory)",
     "path": "invalidate this URL path instead of a report's changed pages (repeat for more)",
-    "policy": "changed, wildcard or none (default: the service config's policy)",
+    "policy": "auto, changed, wildcard or none (default: the service config's policy, auto)",
 })
 def invalidate(c, report="latest", path=None, policy=None):
-    """Invalidate CloudFront's cached pages; prints what it cost."""
+    """Invalidate CloudFront's cached pages; prints what it cost.
+
+    The sync timer never invalidates: after a run, a changed page reaches users when CloudFront's cached
+    copy expires, within index_max_age (600 s by default), at no cost.  Run this to show the latest run's
+    changed pages sooner.  With the default policy (auto) and that TTL it invalidates nothing and costs
+    $0; changed or wildcard invalidate the changed pages or /simple/*: the first 1,000 paths a month
+    are free per AWS account, then $0.005 a path (/simple/* counts as one).
+    """
     conn, server = target(c)
     args = ["invalidate", "--config", server.config]
     if policy:
         if policy not in {"changed", "wildcard", "none", "auto"}:
-            raise Exit(f"--policy must be changed, wildcard or none, not {policy!r}.", code=EXIT_SETUP)
+            raise Exit(f"--policy must be auto, changed, wildcard or none, not {policy!r}.", code=EXIT_SETUP)
         args += ["--policy", policy]
     if path:
         args += list(path)
@@ -520,11 +527,7 @@ def invalidate(c, report="latest", path=None, policy=None):
 def costs(c, egress_gb=None, json=False):
     """Spend, forecast, budget and the mirror's cost model (from the host)."""
     conn, server = target(c)
-    args = ["costs", "--config", server.config, "--report-dir", server.report_dir, "--budget", server.budget_name]
-    if server.instance_type:
-        args += ["--instance-type", server.instance_type]
-    if server.volume_gb and server.volume_gb.isdigit():
-        args += ["--volume-gb", server.volume_gb]
+    args = costs_args(server)
     if egress_gb is not None:
         args += ["--egress-gb", str(egress_gb)]
     if json:
@@ -565,6 +568,47 @@ def status(c):
                              parse_properties(service.stdout) if service.exited == 0 else None,
                              mirror, mirror_error, disk.stdout if disk.exited == 0 else None, report):
         print(line)
+
+
+@task(help={
+    "out": "where to save the page on this machine (default cloudpypi-report.html)",
+    "days": "how many days of sync history to draw (default 90)",
+    "costs": "add spend against the budget: runs `cloudpypi costs --json` on the host first "
+             "(two Cost Explorer requests, billed at $0.01 each)",
+})
+def report(c, out="cloudpypi-report.html", days=90, costs=False):
+    """Build the mirror's HTML report on the dev server and save it here."""
+    conn, server = target(c)
+    args = ["report", "--config", server.config, "--reports", server.report_dir, "--days", str(days)]
+    command = server.service_command(*args, "--html", "-")
+    if costs:
+        # The cost data goes straight from one command to the other on the host, never to a file there.
+        command = f"{server.service_command(*costs_args(server), '--json')} | " \
+                  f"{server.service_command(*args, '--costs', '-', '--html', '-')}"
+    result = remote(conn, server, command, hide="out")
+    if not result.stdout.lstrip().startswith("<!DOCTYPE html>"):
+        raise Exit("cloudpypi report printed no HTML page; see its messages above.", code=1)
+    path = save_page(Path(out).expanduser(), result.stdout)
+    print(f"report saved to {path} ({len(result.stdout.encode()) // 1024} KiB); open it in a browser")
+
+
+def costs_args(server: Devserver) -> list[str]:
+    """`cloudpypi costs` as the host's inventory describes it: its budget, instance type and volume."""
+    args = ["costs", "--config", server.config, "--report-dir", server.report_dir, "--budget", server.budget_name]
+    if server.instance_type:
+        args += ["--instance-type", server.instance_type]
+    if server.volume_gb and server.volume_gb.isdigit():
+        args += ["--volume-gb", server.volume_gb]
+    return args
+
+
+def save_page(path: Path, text: str) -> Path:
+    """Write the page whole or not at all (a temporary file renamed over the target)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 @task(optional=["origin"], help={

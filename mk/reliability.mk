@@ -1,4 +1,4 @@
-# The reliability and security suite (issue 6): origin and S3 faults, SIGKILL crash consistency, locks,
+# The reliability and security suite: origin and S3 faults, SIGKILL crash consistency, locks,
 # deletion grace, hostile input, property tests and the secret scan.  `make test` runs it as part of tests/.
 # RELIABILITY_RECORD=FILE appends the measured figures (kills, re-downloads, peak RSS) as JSON lines.
 .PHONY: test-reliability

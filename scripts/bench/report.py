@@ -421,7 +421,7 @@ def markdown(doc: Document) -> str:
     if doc.forecasts:
         out += ["From the project's cost model (`cloudpypi.costs.model.forecast_mirror_cost`, prices in "
                 "`cloudpypi/data/prices.json`), with its stated defaults for activity (2% of files added and 10% "
-                "of projects changed per month, a sync every 10 minutes, 90% CloudFront hit ratio).  The filter "
+                "of projects changed per month, a sync every 15 minutes, 90% CloudFront hit ratio).  The filter "
                 "shares for the PyPI-sized cases are assumptions, not measurements.", ""]
         out += _table(["mirror", "stored", "files", "projects", "monthly USD", "one-time USD", "largest lines"],
                       [[f.label, f"{f.total_bytes / 1e12:,.3f} TB", f"{f.files:,}", f"{f.projects:,}",

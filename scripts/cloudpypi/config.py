@@ -32,7 +32,7 @@ Example (every key is optional; these are the defaults unless noted)::
     [monitoring]
     cloudwatch_namespace = ""           # non-empty: publish run metrics to CloudWatch after each run
 
-    [invalidation]
+    [invalidation]                      # read by `cloudpypi invalidate`; a sync never invalidates
     distribution_id = ""
     policy = "auto"                     # auto | changed | wildcard | none
 """

@@ -1,5 +1,6 @@
-"""CloudFront invalidation after a sync: a pure planner that knows what each choice costs, a ledger of the
-paths used this month, and an executor that is idempotent and waits out CloudFront's in-flight limits.
+"""CloudFront invalidation of the pages a sync changed, run on demand (a sync never invalidates): a pure
+planner that knows what each choice costs, a ledger of the paths used this month, and an executor that is
+idempotent and waits out CloudFront's in-flight limits.
 
 What is cached.  The viewer-request function rewrites ``/simple/foo/`` to one of the stored objects
 ``/simple/foo/index.v1_json``, ``index.v1_html`` or ``index.html`` *before* the cache lookup, so the

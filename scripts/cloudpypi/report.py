@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Where the sync service writes its reports (the sync_service role's sync_service_report_dir).
+DEFAULT_REPORT_DIR = "/var/lib/cloudpypi/reports"
+
 
 @dataclass
 class Failure:
@@ -43,6 +46,9 @@ class Report:
     s3_writes: int = 0
     progress_records: int = 0  # writes of the progress record (.cloudpypi/progress.json) during the run
     transfer_processes: int = 0  # processes that shared the downloads (0: all ran in the sync's own threads)
+    # The mirror's totals when the run ended (projects, files, bytes, ...: State.counts()), so that a
+    # directory of reports is the mirror's history: `cloudpypi report` draws its size over time from it.
+    mirror: dict[str, int] = field(default_factory=dict)
     started_at: str = ""
     finished_at: str = ""
     duration_s: float = 0.0

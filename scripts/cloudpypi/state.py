@@ -222,6 +222,11 @@ class State:
         return {"projects": projects, "files": files, "bytes": size, "pending_deletions": deletions,
                 "projects_to_retry": retry}
 
+    def largest_projects(self, limit: int) -> list[tuple[str, int, int]]:
+        """The ``limit`` projects holding the most bytes: (name, files, bytes), largest first."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT name, files, bytes FROM projects ORDER BY bytes DESC, name LIMIT ?", (limit,))]
+
     # -- retries ------------------------------------------------------------------
     def mark_retry(self, name: str, reason: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO retry VALUES (?, ?, coalesce((SELECT since FROM retry "

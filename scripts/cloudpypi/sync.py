@@ -583,6 +583,8 @@ class Syncer:
             finally:
                 self._pool.shutdown(wait=True, cancel_futures=True)
             if state is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    report.mirror = state.counts()
                 state.close()
             if lock:
                 lock.release()

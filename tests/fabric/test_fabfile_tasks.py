@@ -215,6 +215,45 @@ def test_costs_over_budget_fails_the_task_with_exit_3(remote) -> None:  # noqa: 
     assert caught.value.code == 3
 
 
+# --------------------------------------------------------------------------------------------- report
+
+PAGE = "<!DOCTYPE html>\n<html><body>mirror report</body></html>\n"
+
+
+def test_report_builds_the_page_on_the_host_to_stdout_and_saves_it_here(remote, tmp_path, capsys) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("report", "--config", CONFIG, "--reports", REPORTS, "--days", "30",
+                                               "--html", "-"), out=PAGE.encode())])
+    out = tmp_path / "reports" / "mirror.html"
+    fabfile.report(connection(), out=str(out), days=30)
+    assert out.read_text() == PAGE
+    assert f"report saved to {out}" in capsys.readouterr().out
+    assert [p.name for p in out.parent.iterdir()] == ["mirror.html"], "no partial file is left behind"
+
+
+def test_report_with_costs_pipes_the_hosts_cost_data_into_the_report(remote, tmp_path, monkeypatch) -> None:  # noqa: F811
+    server = fabfile.Devserver(name="d", host="devserver.test", user="admin", instance_type="t3.medium",
+                               budget_name="team-budget")
+    monkeypatch.setattr(fabfile, "target", lambda c: (connection(), server))
+    costs = as_service("costs", "--config", CONFIG, "--report-dir", REPORTS, "--budget", "team-budget",
+                       "--instance-type", "t3.medium", "--json")
+    page = as_service("report", "--config", CONFIG, "--reports", REPORTS, "--days", "90", "--costs", "-",
+                      "--html", "-")
+    remote.expect(commands=[Command(f"{costs} | {page}", out=PAGE.encode())])
+    fabfile.report(MockContext(), out=str(tmp_path / "r.html"), costs=True)
+    assert (tmp_path / "r.html").read_text() == PAGE
+
+
+def test_report_that_prints_no_page_fails_and_leaves_the_old_page(remote, tmp_path) -> None:  # noqa: F811
+    out = tmp_path / "r.html"
+    out.write_text("the previous page")
+    remote.expect(commands=[Command(as_service("report", "--config", CONFIG, "--reports", REPORTS, "--days", "90",
+                                               "--html", "-"), out=b"", err=b"cloudpypi report: error: no\n",
+                                    exit=2)])
+    with pytest.raises(Exit) as caught:
+        fabfile.report(connection(), out=str(out))
+    assert caught.value.code == 2 and out.read_text() == "the previous page"
+
+
 @pytest.mark.parametrize(("kwargs", "extra"), [
     ({}, ["--since=-1h"]),
     ({"since": "2h", "follow": True}, ["--since=-2h", "--follow"]),
@@ -437,7 +476,8 @@ def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
 
 # ------------------------------------------------------------------------------------- fab itself
 
-TASKS = ("costs", "deploy", "invalidate", "logs", "offboard", "onboard", "status", "sync", "test", "verify")
+TASKS = ("costs", "deploy", "invalidate", "logs", "offboard", "onboard", "report", "status", "sync", "test",
+         "verify")
 
 
 def fab_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -459,6 +499,7 @@ def test_fab_list_shows_every_task_with_its_one_line_docstring() -> None:
     ("sync", ("--origin", "--project", "--full", "--dry-run")),
     ("invalidate", ("--report", "--path", "--policy")),
     ("costs", ("--egress-gb", "--json")),
+    ("report", ("--out", "--days", "--costs")),
     ("verify", ("--repair", "--origin", "--sample")),
     ("onboard", ("--user", "--key", "--sudo")),
     ("offboard", ("--user",)),
@@ -490,7 +531,7 @@ def _status_commands(mirror: dict) -> list:
                 "ExecMainExitTimestamp", out=b"ActiveState=activating\n"),
         Command(as_service("status", "--config", CONFIG, "--json"), out=json.dumps(mirror).encode()),
         Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", out=b"/ 10G 1G 9G 10%\n"),
-        Command(f"cat {REPORTS}/latest.json", out=json.dumps(REPORT).encode()),
+        Command(as_service("report", "latest.json"), out=json.dumps(REPORT).encode()),
     ]
 
 

@@ -5,6 +5,7 @@ operator types them, against the booted Debian host (systemd-nspawn) and the mot
     fab sync --origin <the tests' loopback origin>     -> the bucket on moto holds the pages, right types
     fab status, fab verify, fab invalidate                -> a path invalidated on the deployed distribution
     fab costs                                          -> prints the Cost Explorer figure preloaded in moto
+    fab report                                         -> the HTML report, built on the host, saved here
     fab test                                           -> the testinfra suite (tests/sandbox)
 
 The sandbox is reused when it is already up (`make sandbox-up`), otherwise started here and stopped after
@@ -182,6 +183,17 @@ def test_fab_costs_prints_the_cost_explorer_figure_preloaded_in_moto(deployed) -
     assert "Mirror cost model" in run.stdout, explain(run)
     assert "projection (Cost Explorer forecast unavailable" in run.stdout, "moto has no GetCostForecast"
     assert run.returncode == 0, f"${amount} spent, at most ${amount} * 31 projected: within $500: {explain(run)}"
+
+
+def test_fab_report_builds_the_page_on_the_host_and_brings_it_home(synced, deployed, tmp_path) -> None:
+    out = tmp_path / "mirror-report.html"
+    run = fab(deployed, "report", "--out", str(out))
+    assert run.returncode == 0, f"fab report failed: {explain(run)}"
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and f"s3://{BUCKET}" in page, page[:500]
+    # fab sync's run report on the host is in the history, with the mirror's totals after it
+    assert 'id="size"' in page and page.count('class="point"') >= 2, "expected the size over time drawn"
+    assert "fab-demo" in page, "expected the synced projects among the largest"
 
 
 def test_fab_test_runs_the_testinfra_suite_green(deployed) -> None:

@@ -21,7 +21,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Invalidate what CloudFront caches for the pages a sync changed (the rewritten objects "
                     "/simple/<name>/index.*; package files are immutable and never invalidated). Prints what "
                     "it did, its cost, and what the other policies would have cost. A retried run with the "
-                    "same report creates no second invalidation.")
+                    "same report creates no second invalidation. A sync never invalidates by itself: without "
+                    "this command a changed page is served once CloudFront's copy expires (index_max_age, "
+                    "600 s by default).")
     add_target_options(parser, origin=False)
     parser.add_argument("--distribution", metavar="ID",
                         help="CloudFront distribution id (default: [invalidation] distribution_id)")
