@@ -403,6 +403,8 @@ class Syncer:
                     state.set("root_dirty", 1)
             state.schedule_deletions(result.dropped_keys, now + self.config.deletion_grace)
             state.cancel_deletions(result.kept_keys)
+            if result.page_written:
+                state.journal_page(result.name, result.kept_keys)  # what a bundle --since carries
             if result.ok:
                 state.clear_retry(result.name)
             else:
