@@ -16,6 +16,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--repair", action="store_true",
                         help="delete bad objects and re-fetch the affected projects from the origin")
     parser.add_argument("--workers", type=int, metavar="N", help="concurrent checks (default from config: 10)")
+    parser.add_argument("--orphans", action="store_true",
+                        help="instead: list stored files that no page links (with --repair: delete them after "
+                             "the deletion grace)")
     parser.set_defaults(run=run)
 
 
@@ -46,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from cloudpypi.sync import SyncOptions, run_sync
 
     config = config_from_args(args)
+    if args.orphans:
+        from cloudpypi.orphans import run_orphans
+
+        return run_orphans(config, repair=args.repair)
     url, result = _verify(config)
     print(f"verified {result.projects} project(s), {result.files} file(s), {result.bytes} bytes in {url}")
     _print_problems(result)
