@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fabric.testing.base import Command
-from fabric.testing.fixtures import remote  # noqa: F401  (the pytest fixture)
+from fabric.testing.fixtures import remote, remote_with_sftp  # noqa: F401  (the pytest fixtures)
 from invoke import Exit, MockContext, Result
 
 from fabric import Config, Connection
@@ -432,7 +432,7 @@ def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
 
 # ------------------------------------------------------------------------------------- fab itself
 
-TASKS = ("costs", "deploy", "invalidate", "logs", "offboard", "onboard", "status", "sync", "test", "verify")
+TASKS = ("costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "status", "sync", "test", "verify")
 
 
 def fab_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -458,6 +458,7 @@ def test_fab_list_shows_every_task_with_its_one_line_docstring() -> None:
     ("onboard", ("--user", "--key", "--sudo")),
     ("offboard", ("--user",)),
     ("logs", ("--since", "--follow")),
+    ("export", ("--since", "--out")),
 ])
 def test_fab_help_documents_each_flag(task: str, flags: tuple[str, ...]) -> None:
     run = fab_cli("--help", task)
@@ -476,3 +477,43 @@ def test_hostvars_fill_the_devserver_and_roles_defaults_fill_the_gaps() -> None:
     assert (server.runner, server.budget_name) == (RUNNER, "cloudpypi-monthly"), "empty values fall back to defaults"
     with pytest.raises(Exit, match="not a number"):
         fabfile.devserver_from_hostvars("dev", {"port": "{{ oops }}"}, "inv")
+
+
+# ----------------------------------------------------------------------------------------------- export
+
+
+def test_export_streams_the_bundle_into_a_file_on_disk_fetches_it_and_removes_it(
+    remote_with_sftp, capsys  # noqa: F811
+) -> None:
+    staged = "/var/tmp/cloudpypi-bundle.Ab12Cd34"
+    remote_with_sftp.expect(commands=[
+        Command("mktemp -p /var/tmp cloudpypi-bundle.XXXXXXXX", out=f"{staged}\n".encode()),
+        # --out -: the runner is handed no path; the bundle goes to stdout, redirected by the admin's shell
+        Command(as_service("export", "--config", CONFIG, "--since", "42", "--out", "-") + f" > {staged}"),
+        Command(f"rm -f {staged}"),
+    ])
+    fabfile.export(connection(), since="42", out="site-b.tar")
+    remote_with_sftp.sessions[0].sftp.get.assert_called_once()
+    assert remote_with_sftp.sessions[0].sftp.get.call_args.kwargs["remotepath"] == staged
+    assert "bundle saved to site-b.tar" in capsys.readouterr().out
+
+
+def test_export_refused_by_the_engine_fails_with_its_message_and_still_removes_the_file(
+    remote_with_sftp  # noqa: F811
+) -> None:
+    staged = "/var/tmp/cloudpypi-bundle.Ab12Cd34"
+    remote_with_sftp.expect(commands=[
+        Command("mktemp -p /var/tmp cloudpypi-bundle.XXXXXXXX", out=f"{staged}\n".encode()),
+        Command(as_service("export", "--config", CONFIG, "--since", "99", "--out", "-") + f" > {staged}",
+                err=b"cloudpypi export: error: --since 99 is ahead of the mirror, which is at serial 42\n", exit=2),
+        Command(f"rm -f {staged}"),
+    ])
+    with pytest.raises(Exit) as caught:
+        fabfile.export(connection(), since="99")
+    assert caught.value.code == 2 and "ahead of the mirror" in str(caught.value.message)
+    remote_with_sftp.sessions[0].sftp.get.assert_not_called()
+
+
+def test_export_rejects_a_since_that_is_not_a_serial_before_connecting() -> None:
+    with pytest.raises(Exit, match="must be 0"):
+        fabfile.export(connection(), since="yesterday")
