@@ -122,6 +122,13 @@ def test_full_then_incremental_bundle_rebuild_an_identical_folder_mirror(origin,
     assert again.returncode == 0 and "nothing to import" in again.stdout, again
     assert_same(folder_objects(source), folder_objects(copy))
 
+    # the copy keeps its own change journal: it can pass the same change on to a third mirror
+    relay = tmp_path / "relay.tar"
+    assert export(str(copy), data["since"], relay).returncode == 0
+    assert {k for k in members(relay) if k != "cloudpypi-bundle.json"} == {
+        k for k in members(incremental) if k != "cloudpypi-bundle.json"}
+    assert manifest(relay)["removed"] == ["tiny-pkg"]
+
 
 def test_bundles_rebuild_a_folder_mirror_in_a_bucket_and_back(origin, moto, bucket, tmp_path):
     source = tmp_path / "source"

@@ -30,7 +30,7 @@ class ExportError(CloudPyPIError):
 @dataclass(frozen=True, slots=True)
 class _Wanted:
     key: str
-    sha256: str  # what the page says the object's bytes hash to
+    sha256: str | None  # what the page says the object's bytes hash to (None: it states no digest)
 
 
 def tar_info(name: str, size: int) -> tarfile.TarInfo:
@@ -85,10 +85,12 @@ def _select(storage: Storage, state: State, since: int) -> Iterator[tuple[Projec
         except (ValueError, KeyError, TypeError) as exc:
             raise ExportError(f"{page_keys(name)['index.v1_json']} is unreadable ({exc}): "
                               "run `cloudpypi sync` or `cloudpypi verify --repair` first") from None
-        hashes = {f.key: f.sha256 for f in page.files}
-        hashes.update({f.metadata_key: f.metadata_sha256 for f in page.files if f.has_metadata and f.metadata_sha256})
-        wanted = [_Wanted(key, hashes[key]) for key in sorted(file_keys(page))
-                  if key in hashes and not (since and state.key_linked_before(key, since))]
+        hashes: dict[str, str | None] = {f.key: f.sha256 for f in page.files}
+        hashes.update({f.metadata_key: f.metadata_sha256 for f in page.files if f.has_metadata})
+        # Every object the page links goes along (file_keys is the one list of them), checked against the
+        # page's digest where the page states one.
+        wanted = [_Wanted(key, hashes.get(key)) for key in sorted(file_keys(page))
+                  if not (since and state.key_linked_before(key, since))]
         yield ProjectEntry(name, row[0], row[1], row[2]), pages, wanted
 
 
@@ -154,7 +156,7 @@ def _add_object(tar: tarfile.TarFile, storage: Storage, item: _Wanted) -> Member
             raise  # the output failed (a closed pipe, a full disk), not the source
         raise ExportError(f"{item.key} in {storage.url} is shorter than its {info.size} bytes ({exc})") from None
     actual = hashing.digest.hexdigest()
-    if hashing.count != info.size or actual != item.sha256:
+    if hashing.count != info.size or (item.sha256 is not None and actual != item.sha256):
         raise ExportError(f"{item.key} in {storage.url} does not match its page (sha256 {actual[:12]}…, expected "
-                          f"{item.sha256[:12]}…): run `cloudpypi verify --repair` first")
+                          f"{(item.sha256 or '')[:12]}…): run `cloudpypi verify --repair` first")
     return Member(item.key, actual, info.size)

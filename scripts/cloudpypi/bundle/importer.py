@@ -190,20 +190,20 @@ def _page_of(bundle: Bundle, name: str) -> ProjectPage:
         raise BundleRefused(f"{key} is not a page this tool can read ({exc})") from None
     if page.name != name:
         raise BundleRefused(f"{key} names project {page.name!r}")
-    for item in page.files:
-        for linked in (item.key, item.metadata_key) if item.has_metadata else (item.key,):
-            if not linked.startswith("packages/"):
-                raise BundleRefused(f"{key} links {linked!r}, outside packages/")
-            member_key(linked)
+    for linked in file_keys(page):
+        if not linked.startswith("packages/"):
+            raise BundleRefused(f"{key} links {linked!r}, outside packages/")
+        member_key(linked)
     return page
 
 
 def _hashes(page: ProjectPage) -> dict[str, tuple[str | None, int | None]]:
-    found: dict[str, tuple[str | None, int | None]] = {f.key: (f.sha256, f.size) for f in page.files}
+    """Every object the page links, with the digest and size the page states for it (if any)."""
+    stated: dict[str, tuple[str | None, int | None]] = {f.key: (f.sha256, f.size) for f in page.files}
     for f in page.files:
         if f.has_metadata:
-            found[f.metadata_key] = (f.metadata_sha256, None)
-    return found
+            stated[f.metadata_key] = (f.metadata_sha256, None)
+    return {key: stated.get(key, (None, None)) for key in file_keys(page)}
 
 
 def check_links(bundle: Bundle, storage: Storage) -> None:
@@ -254,12 +254,12 @@ class Importer:
         if not needed:
             result.serial_after = result.serial_before
             return result
-        check_links(self.bundle, self.storage)
         with TargetLock(self.storage, wait=self.lock_wait, command="import"):
             state = State.open(self.storage, self.state_dir)
             try:
                 needed = self._check_target(state)  # again, under the lock: a sync may have run meanwhile
                 if needed:
+                    check_links(self.bundle, self.storage)
                     self._apply(state)
                     result.applied = True
                 result.serial_after = state.serial
