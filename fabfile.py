@@ -274,6 +274,11 @@ def report_summary(report: dict[str, Any]) -> list[str]:
     lines += [f"failed      {f.get('project')}: {f.get('reason')}" for f in failures[:20]]
     if len(failures) > 20:
         lines.append(f"            ... and {len(failures) - 20} more (see the report)")
+    skipped = get("skipped") or []  # files over max_file_size: left out on purpose, not failures
+    lines += [f"skipped     {s.get('project')}: {s.get('filename')} ({human_bytes(s.get('size') or 0)}, over "
+              "max_file_size)" for s in skipped[:20]]
+    if len(skipped) > 20:
+        lines.append(f"            ... and {len(skipped) - 20} more skipped (see the report)")
     return lines
 
 

@@ -517,3 +517,11 @@ def test_export_refused_by_the_engine_fails_with_its_message_and_still_removes_t
 def test_export_rejects_a_since_that_is_not_a_serial_before_connecting() -> None:
     with pytest.raises(Exit, match="must be 0"):
         fabfile.export(connection(), since="yesterday")
+
+
+def test_the_report_summary_lists_files_skipped_over_the_size_cap_apart_from_failures() -> None:
+    report = {**REPORT, "skipped": [{"project": "torch", "filename": "torch-2.5-cp312-cp312-linux_x86_64.whl",
+                                     "size": 900_000_000, "reason": "over max_file_size"}]}
+    lines = fabfile.report_summary(report)
+    assert any(line.startswith("skipped") and "torch-2.5-cp312" in line and "900.0 MB" in line for line in lines), lines
+    assert not any(line.startswith("failed") for line in lines), lines

@@ -40,10 +40,10 @@ from cloudpypi.render import iter_root_html, iter_root_json, page_keys, parse_mi
 from cloudpypi.state import State
 from cloudpypi.storage import Storage
 from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page_cache_control
+from cloudpypi.sync import FILES_ACCOUNTED  # the sync's "every stored file is recorded" flag: off while importing
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
-FILES_ACCOUNTED = "files_accounted"  # the sync's flag (see sync.py): not trusted while an import runs
 _FILTER_DEST = "/cloudpypi-bundle"  # where tarfile's 'data' filter imagines the members go
 
 
@@ -341,17 +341,16 @@ class Importer:
             state.schedule_deletions(dropped, now + self.deletion_grace)
             state.cancel_deletions(keys)
         state.flush_batch()
-        written = False
         for key in reversed(page_keys(name).values()):  # index.v1_json last, as the sync writes them
             raw = self.bundle.read_small(key)
             if self.storage.read_bytes(key) != raw:
                 self.storage.write_bytes(key, raw, content_type=content_type_for(key), cache_control=self.cache_control)
-                written = True
                 self.result.pages_written += 1
         with state.transaction():
             state.record_project(name, serial, files, size)
-            if written or old is None:
-                state.journal_page(name, keys)
+            # Journaled even when the pages were there already (an import killed before this point):
+            # this mirror passes the change on in its own bundles.
+            state.journal_page(name, keys)
             state.clear_retry(name)
         self.result.projects += 1
         self.result.dropped.extend(dropped)
