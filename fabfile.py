@@ -274,6 +274,11 @@ def report_summary(report: dict[str, Any]) -> list[str]:
     lines += [f"failed      {f.get('project')}: {f.get('reason')}" for f in failures[:20]]
     if len(failures) > 20:
         lines.append(f"            ... and {len(failures) - 20} more (see the report)")
+    skipped = get("skipped") or []  # files over max_file_size: left out on purpose, not failures
+    lines += [f"skipped     {s.get('project')}: {s.get('filename')} ({human_bytes(s.get('size') or 0)}, over "
+              "max_file_size)" for s in skipped[:20]]
+    if len(skipped) > 20:
+        lines.append(f"            ... and {len(skipped) - 20} more skipped (see the report)")
     return lines
 
 
@@ -631,6 +636,32 @@ def verify(c, repair=False, origin=None, sample=None):
     if repair:
         args.append("--repair")
     remote(conn, server, server.service_command(*args))
+
+
+@task(help={
+    "since": "the serial of the mirror that will import the bundle (0: a full bundle)",
+    "out": "where to save the bundle here (default: cloudpypi-bundle-SINCE.tar)",
+})
+def export(c, since, out=None):
+    """Fetch a bundle of the mirror's changes after a serial (cloudpypi export) for an air-gapped mirror."""
+    try:
+        serial = int(since)
+    except ValueError:
+        serial = -1
+    if serial < 0:
+        raise Exit(f"--since must be 0 (a full bundle) or a serial, not {since!r}.", code=EXIT_SETUP)
+    local_path = out or f"cloudpypi-bundle-{serial}.tar"
+    conn, server = target(c)
+    # The engine writes the bundle to its standard output (no path passes through the runner); the shell
+    # of the connecting user puts it in a file of that user's in /var/tmp (on disk: /tmp is RAM on Debian 13).
+    staged = remote(conn, server, "mktemp -p /var/tmp cloudpypi-bundle.XXXXXXXX", hide=True).stdout.strip()
+    try:
+        command = server.service_command("export", "--config", server.config, "--since", str(serial), "--out", "-")
+        remote(conn, server, f"{command} > {shlex.quote(staged)}")
+        conn.get(staged, local=local_path)
+    finally:
+        remote(conn, server, shlex.join(["rm", "-f", staged]), hide=True, ok_codes=ANY_CODE)
+    print(f"bundle saved to {local_path}; apply it with: cloudpypi import --bundle {local_path} --target TARGET")
 
 
 @task(help={"k": "only tests matching this pytest -k expression"})

@@ -11,7 +11,7 @@ Example (every key is optional; these are the defaults unless noted)::
     retries = 5                         # per request, with exponential backoff and jitter
     index_max_age = 600                 # Cache-Control max-age of index pages, seconds
     deletion_grace = 86400              # seconds a file removed upstream stays fetchable
-    max_file_size = "10GiB"             # files above this are rejected
+    max_file_size = "10GiB"             # files above this are skipped and reported (not mirrored, no failure)
     max_xmlrpc_size = "32MiB"           # decoded size cap of one XML-RPC (changelog) answer
     max_root_index_size = "512MiB"      # decoded size cap of the origin's root index
     max_page_size = "64MiB"             # decoded size cap of one project page
@@ -20,7 +20,8 @@ Example (every key is optional; these are the defaults unless noted)::
     stall_timeout = 1800                # seconds without progress before a run is stopped (0 = never)
 
     [filters]
-    allow = []                          # project names (normalized on load); empty = everything
+    allow = []                          # project names (normalized on load); empty = everything;
+                                        # "black==24.*" mirrors only that project's matching releases
     block = []
     allow_regex = []                    # re.fullmatch against the normalized name
     block_regex = []
@@ -28,6 +29,8 @@ Example (every key is optional; these are the defaults unless noted)::
     max_file_size = ""                  # a tighter cap for this mirror, e.g. "200MiB"
     latest_releases = 0                 # keep only the newest N releases (0 = all)
     prereleases = true                  # false drops pre- and dev-releases
+    pythons = []                        # e.g. ["3.10", "3.11", "3.12", "3.13"]: drop files only for other Pythons
+    max_project_size = ""               # per project: keep the newest releases that fit, e.g. "2GiB"
 
     [monitoring]
     cloudwatch_namespace = ""           # non-empty: publish run metrics to CloudWatch after each run
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 
 DEFAULT_ORIGIN = "https://pypi.org"
 PYPI_FILES_HOST = "files.pythonhosted.org"
+DEFAULT_MAX_FILE_SIZE = 10 * 2**30
 
 _SIZE_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
@@ -83,6 +87,12 @@ class Filters:
     max_file_size: int = 0
     latest_releases: int = 0
     prereleases: bool = True
+    pins: tuple[tuple[str, str], ...] = ()  # (normalized name, PEP 440 specifier) from allow entries
+    pythons: tuple[str, ...] = ()  # "3.12": the Python versions the mirror serves (empty: every one)
+    max_project_size: int = 0
+
+    def pin(self, name: str) -> str | None:
+        return next((spec for pinned, spec in self.pins if pinned == name), None)
 
     def fingerprint(self) -> str:
         """Changes whenever a filter changes, so the next run re-evaluates every project."""
@@ -90,8 +100,14 @@ class Filters:
         import json
 
         data = {f.name: sorted(v) if isinstance(v, frozenset | tuple) else v
-                for f in fields(self) for v in [getattr(self, f.name)]}
+                for f in fields(self) for v in [getattr(self, f.name)]
+                # filters added later count only when set, so an upgrade alone does not re-plan every project
+                if f.name not in _LATER_FILTERS or v != f.default}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_LATER_FILTERS = frozenset({"pins", "pythons", "max_project_size"})
+_PYTHON_VERSION = re.compile(r"^[23]\.\d{1,2}$")
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,7 @@ class Config:
     retries: int = 5
     index_max_age: int = 600
     deletion_grace: int = 86400
-    max_file_size: int = 10 * 2**30
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
     max_xmlrpc_size: int = 32 * 2**20
     max_root_index_size: int = 512 * 2**20
     max_page_size: int = 64 * 2**20
@@ -130,6 +146,12 @@ class Config:
 
         return AnswerCaps(xmlrpc=self.max_xmlrpc_size, root_index=self.max_root_index_size, page=self.max_page_size)
 
+    def filters_fingerprint(self) -> str:
+        """The filters' fingerprint, and the file size cap (raising it brings skipped files in)."""
+        if self.max_file_size == DEFAULT_MAX_FILE_SIZE:
+            return self.filters.fingerprint()
+        return f"{self.filters.fingerprint()}-{self.max_file_size}"
+
     def with_overrides(self, **overrides: Any) -> Config:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -147,6 +169,29 @@ def _str_list(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     if not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{where}.{key}: expected a list of strings")
     return tuple(value)
+
+
+def _allow_entries(entries: tuple[str, ...], where: str) -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+    """Names, and PEP 440 release pins: "requests", "black==24.*", "requests>=2.30"."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    names: set[str] = set()
+    pins: dict[str, str] = {}
+    for entry in entries:
+        try:
+            requirement = Requirement(entry)
+        except InvalidRequirement as exc:
+            raise ConfigError(f"{where}: {entry!r} is neither a project name nor name + version specifier: "
+                              f"{exc}") from None
+        if requirement.extras or requirement.marker or requirement.url:
+            raise ConfigError(f"{where}: {entry!r}: an allow entry takes a name and a version specifier only")
+        name = canonicalize_name(requirement.name)
+        if name in pins or (requirement.specifier and name in names):
+            raise ConfigError(f"{where}: {name} is listed twice; join its specifiers in one entry")
+        names.add(name)
+        if requirement.specifier:
+            pins[name] = str(requirement.specifier)
+    return frozenset(names), tuple(sorted(pins.items()))
 
 
 def _check_regexes(patterns: tuple[str, ...], where: str) -> None:
@@ -191,7 +236,10 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
     fkw: dict[str, Any] = {}
     for key in flt:
         where = f"{source} [filters]"
-        if key in ("allow", "block"):
+        if key == "allow":
+            names, pins = _allow_entries(_str_list(flt, key, where), f"{where}.allow")
+            fkw["allow"], fkw["pins"] = names, pins
+        elif key == "block":
             fkw[key] = frozenset(canonicalize_name(n) for n in _str_list(flt, key, where))
         elif key in ("allow_regex", "block_regex"):
             fkw[key] = _str_list(flt, key, where)
@@ -206,6 +254,12 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
                 raise ConfigError(f"{where}.latest_releases: must be 0 (all) or more")
         elif key == "prereleases":
             fkw[key] = _expect(flt, key, bool, where)
+        elif key == "pythons":
+            fkw[key] = _str_list(flt, key, where)
+            if bad := [v for v in fkw[key] if not _PYTHON_VERSION.match(v)]:
+                raise ConfigError(f"{where}.pythons: expected versions like \"3.12\", got {bad}")
+        elif key == "max_project_size":
+            fkw[key] = parse_size(flt[key], f"{where}.max_project_size") if flt[key] != "" else 0
         else:
             raise ConfigError(f"{where}: unknown key {key!r}")
     kwargs["filters"] = Filters(**fkw)

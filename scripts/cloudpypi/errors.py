@@ -23,6 +23,13 @@ class IntegrityError(CloudPyPIError):
     """Downloaded bytes do not match the hash or size that the origin announced."""
 
 
+class BundleRefused(CloudPyPIError):
+    """A bundle that cannot be applied as it is (damaged, hostile, out of sequence), or a bundle that
+    cannot be made as asked: nothing was written."""
+
+    exit_code = 2
+
+
 class LockHeld(CloudPyPIError):
     """Another sync holds the target's lock."""
 

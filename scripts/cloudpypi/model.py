@@ -92,3 +92,4 @@ class ProjectResult:
     objects_written: int = 0  # files and .metadata published
     dropped_keys: list[str] = field(default_factory=list)  # no longer linked: deletion after the grace period
     kept_keys: list[str] = field(default_factory=list)  # linked again: cancel any pending deletion
+    skipped: list[tuple[str, int]] = field(default_factory=list)  # (filename, size) over max_file_size

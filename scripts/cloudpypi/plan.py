@@ -16,6 +16,7 @@ class ProjectPlan:
     present: frozenset[str]  # keys already linked from the current mirror page: verified, keep as they are
     to_fetch: tuple[DistFile, ...]  # files not linked yet: check the target, else download
     to_drop: tuple[str, ...]  # keys the current page links and the new one does not (deleted after grace)
+    skipped: tuple[DistFile, ...] = ()  # over [mirror] max_file_size: not mirrored, reported
 
     @property
     def unchanged(self) -> bool:
@@ -32,11 +33,17 @@ def file_keys(page: ProjectPage) -> set[str]:
 
 
 def plan_project(origin_page: ProjectPage, mirror_page: ProjectPage | None, filters: Filters,
-                 only_filenames: frozenset[str] | None = None) -> ProjectPlan:
-    """only_filenames: a closure mirror's selection for this project (None: the filters alone decide)."""
-    selected = select_files(origin_page.files, filters)
+                 only_filenames: frozenset[str] | None = None, max_file_size: int = 0) -> ProjectPlan:
+    """only_filenames: a closure mirror's selection for this project (None: the filters alone decide).
+    max_file_size: the mirror's cap; a file known to be larger is skipped (left off the page) and reported."""
+    selected = select_files(origin_page.files, filters, origin_page.name)
     if only_filenames is not None:
         selected = tuple(f for f in selected if f.filename in only_filenames)
+    skipped: tuple[DistFile, ...] = ()
+    if max_file_size:
+        skipped = tuple(f for f in selected if f.size is not None and f.size > max_file_size)
+        if skipped:
+            selected = tuple(f for f in selected if f not in skipped)
     versions = origin_page.versions if len(selected) == len(origin_page.files) else versions_of(selected)
     desired = ProjectPage(
         name=origin_page.name,
@@ -57,7 +64,8 @@ def plan_project(origin_page: ProjectPage, mirror_page: ProjectPage | None, filt
         else:
             to_fetch.append(item)
     dropped = file_keys(mirror_page) - file_keys(desired) if mirror_page else set()
-    return ProjectPlan(origin_page.name, desired, frozenset(present), tuple(to_fetch), tuple(sorted(dropped)))
+    return ProjectPlan(origin_page.name, desired, frozenset(present), tuple(to_fetch), tuple(sorted(dropped)),
+                       skipped)
 
 
 def removal_keys(mirror_page: ProjectPage | None) -> tuple[str, ...]:

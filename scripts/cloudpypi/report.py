@@ -20,6 +20,16 @@ class Failure:
 
 
 @dataclass
+class Skipped:
+    """A file left out on purpose (over [mirror] max_file_size): reported, not a failure."""
+
+    project: str
+    filename: str
+    size: int
+    reason: str
+
+
+@dataclass
 class Report:
     origin: str
     target: str
@@ -41,6 +51,7 @@ class Report:
     pages_written: int = 0
     changed_paths: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     planned: dict[str, Any] = field(default_factory=dict)  # dry runs: what would happen
     requests: dict[str, int] = field(default_factory=dict)
     s3_writes: int = 0
@@ -81,6 +92,11 @@ class Report:
             f"pages written {self.pages_written}, projects removed {self.projects_removed}, "
             f"origin requests {sum(self.requests.values())}",
         ]
+        if self.skipped:
+            lines.append(f"  skipped {len(self.skipped)} file(s) over the size cap (not mirrored, not a failure):")
+            lines.extend(f"    {s.project}: {s.filename} ({_human(s.size)})" for s in self.skipped[:20])
+            if len(self.skipped) > 20:
+                lines.append(f"    ... and {len(self.skipped) - 20} more (see the JSON report)")
         if self.failures:
             lines.append(f"  FAILED: {len(self.failures)} project(s):")
             lines.extend(f"    {f.project}: {f.reason}" for f in self.failures[:50])

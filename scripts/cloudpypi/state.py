@@ -41,7 +41,11 @@ CREATE TABLE IF NOT EXISTS projects (
 CREATE TABLE IF NOT EXISTS retry (name TEXT PRIMARY KEY, reason TEXT, since REAL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS deletions (key TEXT PRIMARY KEY, due REAL NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deletions_due ON deletions (due);
+CREATE TABLE IF NOT EXISTS journal_pages (name TEXT PRIMARY KEY, after INTEGER NOT NULL, removed INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal_keys (key TEXT PRIMARY KEY, after INTEGER NOT NULL) WITHOUT ROWID;
 """
+JOURNAL_SINCE = "journal_since"  # meta: the serial from which the change journal is complete
 
 
 def default_state_dir() -> Path:
@@ -64,7 +68,7 @@ class State:
         if isinstance(storage, FolderStorage):
             path = storage.root / STATE_KEY
             path.parent.mkdir(parents=True, exist_ok=True)
-            return cls(cls._connect(path, read_only), storage, path, remote=False)
+            return cls(cls._connect(path, read_only), storage, path, remote=False)._start_journal(read_only)
         directory = Path(state_dir) if state_dir else default_state_dir()
         directory = directory / hashlib.sha256(storage.url.encode()).hexdigest()[:16]
         directory.mkdir(parents=True, exist_ok=True)
@@ -86,7 +90,7 @@ class State:
             for suffix in ("-wal", "-shm", "-journal"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
             etag_file.write_text(remote.etag or "")
-        return cls(cls._connect(path, read_only), storage, path, remote=True)
+        return cls(cls._connect(path, read_only), storage, path, remote=True)._start_journal(read_only)
 
     @staticmethod
     def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
@@ -197,6 +201,7 @@ class State:
             self.db.execute("DELETE FROM projects WHERE name=?", (name,))
             self.db.execute("DELETE FROM retry WHERE name=?", (name,))
             self.db.execute("INSERT OR REPLACE INTO meta VALUES ('root_dirty', '1')")
+            self.db.execute("INSERT OR REPLACE INTO journal_pages VALUES (?, ?, 1)", (name, self.serial or 0))
 
     def iter_projects(self) -> Iterator[RootEntry]:
         cursor = self.db.execute("SELECT name, serial FROM projects ORDER BY name")
@@ -252,8 +257,11 @@ class State:
 
     # -- deletions after the grace period -------------------------------------------
     def schedule_deletions(self, keys: Iterable[str], due: float) -> None:
-        # A key already scheduled keeps its earlier due time.
+        # A key already scheduled keeps its earlier due time.  An unlinked key leaves the change journal,
+        # so that linking it again counts as new (a bundle carries it again).
+        keys = list(keys)
         self.db.executemany("INSERT OR IGNORE INTO deletions VALUES (?, ?)", ((k, due) for k in keys))
+        self.db.executemany("DELETE FROM journal_keys WHERE key=?", ((k,) for k in keys))
 
     def cancel_deletions(self, keys: Iterable[str]) -> None:
         self.db.executemany("DELETE FROM deletions WHERE key=?", ((k,) for k in keys))
@@ -264,3 +272,58 @@ class State:
 
     def deletion_done(self, key: str) -> None:
         self.db.execute("DELETE FROM deletions WHERE key=?", (key,))
+
+    def pending_deletion(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM deletions WHERE key=?", (key,)).fetchone() is not None
+
+    # -- the change journal: what changed after which serial (for bundles) ---------------------------
+    # Each entry holds the mirror's serial when the change was made ("after"): a change made by a run
+    # going from serial A to B is recorded with A, so a bundle --since A carries it and one --since B
+    # (made after that run) does not.
+    def _start_journal(self, read_only: bool) -> State:
+        if read_only or self.get(JOURNAL_SINCE) is not None:
+            return self
+        if next(self.project_names(), None) is None:
+            self.set(JOURNAL_SINCE, 0)  # an empty mirror: the journal misses nothing
+        elif self.serial is not None:
+            self.set(JOURNAL_SINCE, self.serial)  # a mirror from before the journal: complete from now on
+        return self
+
+    def journal_since(self) -> int | None:
+        """The serial from which the journal is complete, or None when it is not (yet) kept."""
+        if not self._has_table("journal_pages"):
+            return None
+        value = self.get(JOURNAL_SINCE)
+        return int(value) if value is not None else None
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                               (name,)).fetchone() is not None
+
+    def journal_page(self, name: str, keys: Iterable[str]) -> None:
+        """A project's pages were written, linking keys (already linked ones keep their first entry)."""
+        after = self.serial or 0
+        self.db.execute("INSERT OR REPLACE INTO journal_pages VALUES (?, ?, 0)", (name, after))
+        self.db.executemany("INSERT OR IGNORE INTO journal_keys VALUES (?, ?)", ((k, after) for k in keys))
+
+    def changed_projects(self, since: int) -> list[str]:
+        """Projects whose pages were written at or after serial `since` and that are still mirrored."""
+        return [row[0] for row in self.db.execute(
+            "SELECT j.name FROM journal_pages j JOIN projects p ON p.name = j.name "
+            "WHERE j.removed = 0 AND j.after >= ? ORDER BY j.name", (since,))]
+
+    def removed_projects(self, since: int) -> list[str]:
+        """Projects removed at or after serial `since` and not mirrored again since."""
+        return [row[0] for row in self.db.execute(
+            "SELECT name FROM journal_pages WHERE removed = 1 AND after >= ? "
+            "AND name NOT IN (SELECT name FROM projects) ORDER BY name", (since,))]
+
+    def key_linked_before(self, key: str, since: int) -> bool:
+        """True when the journal knows key was linked before serial `since` (an earlier bundle carried it)."""
+        row = self.db.execute("SELECT after FROM journal_keys WHERE key=?", (key,)).fetchone()
+        return row is not None and row[0] < since
+
+    def project_row(self, name: str) -> tuple[int | None, int, int] | None:
+        """(serial, files, bytes) of a mirrored project, or None."""
+        row = self.db.execute("SELECT serial, files, bytes FROM projects WHERE name=?", (name,)).fetchone()
+        return (row[0], row[1], row[2]) if row else None

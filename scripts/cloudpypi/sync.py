@@ -35,7 +35,7 @@ from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
 from cloudpypi.progress import Progress
 from cloudpypi.render import iter_root_html, iter_root_json, page_keys, parse_mirror_json, render_project
-from cloudpypi.report import Failure, Report
+from cloudpypi.report import Failure, Report, Skipped
 from cloudpypi.state import State
 from cloudpypi.storage import Storage, open_target
 from cloudpypi.storage.content import content_type_for, page_cache_control
@@ -173,7 +173,7 @@ class Syncer:
     # =====================================================================
     def _decide(self, state: State) -> _Decision:
         filters = self.config.filters
-        fingerprint = filters.fingerprint()
+        fingerprint = self.config.filters_fingerprint()
         filters_changed = state.get("filters") not in (None, fingerprint) or (
             state.get("filters") is None and state.serial is not None)
         retry = [_Todo(n, force=True) for n in state.retry_names()]
@@ -330,7 +330,8 @@ class Syncer:
         # them (and then the absence is not trusted): one GET (S3) saved per new project.
         mirror_page = self._mirror_page(name) if known or check_target else None
         only = self._only_filenames.get(name) if self._only_filenames is not None else None
-        plan = plan_project(page, mirror_page, self.config.filters, only)
+        plan = plan_project(page, mirror_page, self.config.filters, only, max_file_size=self.config.max_file_size)
+        result.skipped = [(f.filename, f.size or 0) for f in plan.skipped]
         if self.options.force:
             # repair: trust no page, check every file in the target (present ones are not downloaded again)
             plan = dataclasses.replace(plan, present=frozenset(), to_fetch=plan.desired.files)
@@ -390,6 +391,10 @@ class Syncer:
         if result.removed:
             self._remove_project(state, result.name, now)
             return
+        for filename, size in result.skipped:
+            log.warning("%s: %s skipped: %d bytes is over max_file_size (%d)", result.name, filename, size,
+                        self.config.max_file_size)
+            report.skipped.append(Skipped(result.name, filename, size, "over max_file_size"))
         if not result.ok:
             report.projects_failed += 1
             report.failures.append(Failure(result.name, result.reason))
@@ -421,6 +426,8 @@ class Syncer:
                     state.set("root_dirty", 1)
             state.schedule_deletions(result.dropped_keys, now + self.config.deletion_grace)
             state.cancel_deletions(result.kept_keys)
+            if result.page_written:
+                state.journal_page(result.name, result.kept_keys)  # what a bundle --since carries
             if result.ok:
                 state.clear_retry(result.name)
             else:
@@ -549,7 +556,7 @@ class Syncer:
                 full_run = self.options.projects is None
                 state.set(FILES_ACCOUNTED, "1")
                 state.set("origin", self.origin.base)
-                state.set("filters", self.config.filters.fingerprint())
+                state.set("filters", self.config.filters_fingerprint())
                 self._checkpoint(state, decision.new_serial if full_run else state.serial, final=True)
                 state.set("last_run", time.time())
                 state.set("last_result", "ok" if report.ok else "failed")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from fabric.testing.base import Command
-from fabric.testing.fixtures import remote  # noqa: F401  (the pytest fixture)
+from fabric.testing.fixtures import remote, remote_with_sftp  # noqa: F401  (the pytest fixtures)
 from invoke import Exit, MockContext, Result
 
 from fabric import Config, Connection
@@ -476,8 +476,8 @@ def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
 
 # ------------------------------------------------------------------------------------- fab itself
 
-TASKS = ("costs", "deploy", "invalidate", "logs", "offboard", "onboard", "report", "status", "sync", "test",
-         "verify")
+TASKS = ("costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "report", "status", "sync",
+         "test", "verify")
 
 
 def fab_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -504,6 +504,7 @@ def test_fab_list_shows_every_task_with_its_one_line_docstring() -> None:
     ("onboard", ("--user", "--key", "--sudo")),
     ("offboard", ("--user",)),
     ("logs", ("--since", "--follow")),
+    ("export", ("--since", "--out")),
 ])
 def test_fab_help_documents_each_flag(task: str, flags: tuple[str, ...]) -> None:
     run = fab_cli("--help", task)
@@ -571,3 +572,49 @@ def test_status_says_no_sync_is_running_when_running_is_null(remote, capsys) -> 
     remote.expect(commands=_status_commands(mirror))
     fabfile.status(connection())
     assert "Mirror\n" in (out := capsys.readouterr().out) and "  no sync running" in out, out
+# ----------------------------------------------------------------------------------------------- export
+
+
+def test_export_streams_the_bundle_into_a_file_on_disk_fetches_it_and_removes_it(
+    remote_with_sftp, capsys  # noqa: F811
+) -> None:
+    staged = "/var/tmp/cloudpypi-bundle.Ab12Cd34"
+    remote_with_sftp.expect(commands=[
+        Command("mktemp -p /var/tmp cloudpypi-bundle.XXXXXXXX", out=f"{staged}\n".encode()),
+        # --out -: the runner is handed no path; the bundle goes to stdout, redirected by the admin's shell
+        Command(as_service("export", "--config", CONFIG, "--since", "42", "--out", "-") + f" > {staged}"),
+        Command(f"rm -f {staged}"),
+    ])
+    fabfile.export(connection(), since="42", out="site-b.tar")
+    remote_with_sftp.sessions[0].sftp.get.assert_called_once()
+    assert remote_with_sftp.sessions[0].sftp.get.call_args.kwargs["remotepath"] == staged
+    assert "bundle saved to site-b.tar" in capsys.readouterr().out
+
+
+def test_export_refused_by_the_engine_fails_with_its_message_and_still_removes_the_file(
+    remote_with_sftp  # noqa: F811
+) -> None:
+    staged = "/var/tmp/cloudpypi-bundle.Ab12Cd34"
+    remote_with_sftp.expect(commands=[
+        Command("mktemp -p /var/tmp cloudpypi-bundle.XXXXXXXX", out=f"{staged}\n".encode()),
+        Command(as_service("export", "--config", CONFIG, "--since", "99", "--out", "-") + f" > {staged}",
+                err=b"cloudpypi export: error: --since 99 is ahead of the mirror, which is at serial 42\n", exit=2),
+        Command(f"rm -f {staged}"),
+    ])
+    with pytest.raises(Exit) as caught:
+        fabfile.export(connection(), since="99")
+    assert caught.value.code == 2 and "ahead of the mirror" in str(caught.value.message)
+    remote_with_sftp.sessions[0].sftp.get.assert_not_called()
+
+
+def test_export_rejects_a_since_that_is_not_a_serial_before_connecting() -> None:
+    with pytest.raises(Exit, match="must be 0"):
+        fabfile.export(connection(), since="yesterday")
+
+
+def test_the_report_summary_lists_files_skipped_over_the_size_cap_apart_from_failures() -> None:
+    report = {**REPORT, "skipped": [{"project": "torch", "filename": "torch-2.5-cp312-cp312-linux_x86_64.whl",
+                                     "size": 900_000_000, "reason": "over max_file_size"}]}
+    lines = fabfile.report_summary(report)
+    assert any(line.startswith("skipped") and "torch-2.5-cp312" in line and "900.0 MB" in line for line in lines), lines
+    assert not any(line.startswith("failed") for line in lines), lines

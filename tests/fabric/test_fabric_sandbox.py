@@ -162,6 +162,28 @@ def test_fab_invalidate_asks_the_distribution_fab_deploy_found(synced, deployed)
     assert "/simple/fab-demo/*" in paths, f"expected the project invalidated on {mirror[0]}: {paths} {explain(run)}"
 
 
+def test_fab_export_fetches_a_bundle_that_rebuilds_the_bucket_in_a_folder(synced, deployed, tmp_path) -> None:
+    bundle = tmp_path / "full.tar"
+    run = fab(deployed, "export", "--since", "0", "--out", str(bundle))
+    assert run.returncode == 0, f"fab export failed: {explain(run)}"
+    copy = tmp_path / "copy"
+    imported = subprocess.run([sys.executable, "-m", "cloudpypi", "import", "--bundle", str(bundle), "--target",
+                               str(copy)], capture_output=True, text=True, timeout=300, check=False)
+    assert imported.returncode == 0, f"import of the fetched bundle failed: {imported.stderr[-2000:]}"
+    client = s3(deployed)
+    in_bucket = {}
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", ()):
+            if item["Key"].startswith(("simple/", "packages/")):
+                in_bucket[item["Key"]] = client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+    in_copy = {p.relative_to(copy).as_posix(): p.read_bytes() for area in ("simple", "packages")
+               for p in (copy / area).rglob("*") if p.is_file()}
+    assert in_bucket and sorted(in_copy) == sorted(in_bucket), (
+        f"expected the bucket's objects, missing {sorted(set(in_bucket) - set(in_copy))}, "
+        f"extra {sorted(set(in_copy) - set(in_bucket))}")
+    assert all(in_copy[key] == in_bucket[key] for key in in_bucket), "an object came across with other bytes"
+
+
 def test_fab_costs_prints_the_cost_explorer_figure_preloaded_in_moto(deployed) -> None:
     # A distinct figure each run; small enough that 30 days of it stay under the $500 budget.
     amount = f"{random.randint(1, 9)}.{random.randint(10, 99)}"

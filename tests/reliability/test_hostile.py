@@ -107,7 +107,10 @@ def test_hostile_json_file_entries_fail_their_project_alone(cli: Cli, tmp_path: 
         result = cli.sync(origin.url, str(sandbox.target), config=cli.config({"retries": 1}))
     record("hostile", case="json_file_entries", variants=sorted(variants), exit=result.returncode,
            failed=len(result.failed_projects))
-    _assert_rest_succeeds(result, sandbox, corpus, {"h-" + v.replace("_", "-") for v in variants})
+    # a file announced at 50 TiB is over [mirror] max_file_size: skipped and reported, not a failure
+    _assert_rest_succeeds(result, sandbox, corpus, {"h-" + v.replace("_", "-") for v in variants} - {"h-huge-size"})
+    skipped = [(s["project"], s["size"]) for s in result.report["skipped"]]  # type: ignore[index]
+    assert skipped == [("h-huge-size", 50 * 1024**4)], f"expected the 50 TiB entry skipped and reported, got {skipped}"
 
 
 def test_hostile_html_links_fail_their_project_alone(cli: Cli, tmp_path: Path) -> None:
@@ -168,7 +171,9 @@ def test_malformed_json_pages_fail_their_project_with_a_clear_reason(cli: Cli, t
         f"expected a page of an unknown major API version refused, got {reasons.get('p-json-api-version-2')}")
 
 
-def test_sizes_duplicates_and_the_size_cap_fail_their_project_alone(cli: Cli, tmp_path: Path) -> None:
+def test_size_lies_and_duplicates_fail_their_project_alone_an_over_cap_file_is_skipped(
+    cli: Cli, tmp_path: Path
+) -> None:
     sandbox = Sandbox(tmp_path)
     corpus = _base_corpus()
     corpus.add_project("h-over-cap", [{"version": "1.0", "files": [("py3-none-any", 300_000)]}])
@@ -179,9 +184,13 @@ def test_sizes_duplicates_and_the_size_cap_fail_their_project_alone(cli: Cli, tm
         corpus.patch_file_entry("h-size-lie", lie["filename"], {"size": lie["size"] - 10_000})
         corpus.add_raw_file_entry("h-duplicate", _json_entries(origin.url, "h-duplicate")[0])
         result = cli.sync(origin.url, str(sandbox.target), config=cli.config({"retries": 1, "max_file_size": "100KB"}))
-    _assert_rest_succeeds(result, sandbox, corpus, {"h-over-cap", "h-size-lie", "h-duplicate"})
+    _assert_rest_succeeds(result, sandbox, corpus, {"h-size-lie", "h-duplicate"})
     reasons = {f["project"]: f["reason"] for f in result.report["failures"]}  # type: ignore[index]
-    assert "cap" in reasons["h-over-cap"] and "twice" in reasons["h-duplicate"], reasons
+    assert "twice" in reasons["h-duplicate"], reasons
+    skipped = [(s["project"], s["size"]) for s in result.report["skipped"]]  # type: ignore[index]
+    assert skipped == [("h-over-cap", 300_000)], f"expected the over-cap file skipped and reported, got {skipped}"
+    page = json.loads((sandbox.target / "simple" / "h-over-cap" / "index.v1_json").read_text())
+    assert page["files"] == [], f"expected the page to list only what is mirrored, got {page['files']}"
     stored = set(FolderView(sandbox.target).keys("packages/"))
     assert not any("h_over_cap" in k or "h_size_lie-" in k for k in stored), f"expected no rejected file, got {stored}"
 

@@ -31,6 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--sample", type=int, metavar="N",
                         help="with --origin: check N files drawn at random instead of every file")
     parser.add_argument("--workers", type=int, metavar="N", help="concurrent checks (default from config: 10)")
+    parser.add_argument("--orphans", action="store_true",
+                        help="instead: list stored files that no page links (with --repair: delete them after "
+                             "the deletion grace)")
     parser.set_defaults(run=run)
 
 
@@ -63,9 +66,15 @@ def run(args: argparse.Namespace) -> int:
     origin_mode = args.origin is not None
     if args.origin == CONFIGURED_ORIGIN:
         args.origin = None
+    if origin_mode and args.orphans:
+        raise ConfigError("--orphans and --origin are separate checks: run them one at a time")
     config = config_from_args(args)
     if origin_mode:
         return run_origin(config, sample=args.sample, repair=args.repair)
+    if args.orphans:
+        from cloudpypi.orphans import run_orphans
+
+        return run_orphans(config, repair=args.repair)
     return _run_self_check(config, args.repair)
 
 
