@@ -55,8 +55,9 @@ class AnswerCaps:
     """Caps on the decoded size of the origin's answers, enforced while they stream in.
 
     A compressed answer is measured after decoding, so a gzip bomb is stopped at the cap, not at the
-    end of its inflation.  Defaults leave headroom over pypi.org's largest answers: a changelog page of
-    a few MB, project pages of a few MB, a root index of about 40 MB (it is spooled to disk, not held).
+    end of its inflation.  The defaults leave headroom over pypi.org's answers: at most 50,000 changelog
+    entries per XML-RPC answer, project pages of a few MB, a root index of some 736,000 names (spooled
+    to disk, never held in memory).
     """
 
     xmlrpc: int = 32 * 2**20
@@ -231,8 +232,8 @@ class OriginClient:
                                                     "max_xmlrpc_size"))
             except xmlrpc.client.Fault as fault:
                 raise OriginError(f"XML-RPC {method}: {fault.faultString}") from None
-            except (OriginError, urllib3.exceptions.HTTPError):
-                raise
+            except (OriginError, urllib3.exceptions.HTTPError, OSError):
+                raise  # the origin's own errors, and transport errors that _with_retries retries
             except Exception as exc:  # expat and defusedxml raise assorted errors on garbage
                 raise OriginError(f"XML-RPC {method}: malformed answer ({exc})") from None
             finally:

@@ -162,6 +162,22 @@ def test_a_missing_file_fails_and_repair_fetches_it(origin, tmp_path):
     assert mirror.read(page.files[0].key) is not None
 
 
+def test_a_replaced_core_metadata_file_is_caught_and_restored(origin, tmp_path):
+    mirror = synced(Mirror("folder", tmp_path), origin)
+    storage = mirror.storage()
+    page = parse_mirror_json(storage.read_bytes(page_keys("idna")["index.v1_json"]), "idna")
+    storage.close()
+    item = next(f for f in page.files if f.filename == VICTIM[1])
+    assert item.has_metadata, "the fake origin serves PEP 658 metadata for wheels"
+    metadata = Path(mirror.target) / item.metadata_key
+    original = metadata.read_bytes()
+    metadata.write_bytes(original.replace(b"Name: idna", b"Name: idna\nRequires-Dist: evil-helper"))
+    caught = mirror.run("verify", "--origin", origin.url)
+    assert caught.returncode == 1 and f"TAMPERED idna: {VICTIM[1]}.metadata: stored bytes" in caught.stdout, caught
+    assert mirror.run("verify", "--origin", origin.url, "--repair").returncode == 0
+    assert metadata.read_bytes() == original
+
+
 def test_sample_checks_n_random_files_and_says_how_many(origin, tmp_path):
     mirror = synced(Mirror("folder", tmp_path), origin)
     run = mirror.run("verify", "--origin", origin.url, "--sample", "3")

@@ -144,6 +144,13 @@ def test_fab_verify_passes_on_the_synced_bucket(synced, deployed) -> None:
     assert run.returncode == 0, f"fab verify failed: {explain(run)}"
 
 
+def test_fab_verify_origin_checks_every_file_against_the_services_origin(synced, deployed) -> None:
+    run = fab(deployed, "verify", "--origin")  # no URL: the service's configured origin (the tests' fake PyPI)
+    assert run.returncode == 0, f"fab verify --origin failed: {explain(run)}"
+    assert "checked 3 file(s)" in run.stdout and "OK: every checked file has the bytes the origin publishes" \
+        in run.stdout, f"expected the three files checked against the origin: {explain(run)}"
+
+
 def test_fab_invalidate_asks_the_distribution_fab_deploy_found(synced, deployed) -> None:
     import boto3
 
