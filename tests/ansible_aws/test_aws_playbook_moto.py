@@ -328,7 +328,16 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
         assert alarms == [], "expected no alarm"
         budgets = moto.client("budgets", region_name="us-east-1").describe_budgets(AccountId="123456789012")
         assert not budgets.get("Budgets"), "expected no budget"
-        require_ok(
+
+
+def test_teardown_deletes_the_access_logs_too_when_told():
+    with moto_server() as moto:
+        s3 = moto.client("s3", region_name=REGION)
+        location = {"LocationConstraint": REGION}
+        for name in (BUCKET, f"{BUCKET}-logs"):
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration=location)
+        s3.put_object(Bucket=f"{BUCKET}-logs", Key="s3-access/2026-12-06-00-00-00-EXAMPLE", Body=b"a log line\n")
+        run = require_ok(
             run_playbook(
                 moto,
                 "playbooks/teardown.yml",
@@ -338,7 +347,8 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
                 "cloudpypi_teardown_keep_logs=false",
             )
         )
-        assert moto.client("s3").list_buckets()["Buckets"] == [], "expected the log bucket gone when told"
+        assert s3.list_buckets()["Buckets"] == [], "expected both buckets gone, the log bucket with its logs"
+        assert "Kept the access-log bucket" not in " ".join(run.output.split()), "expected no claim to keep them"
 
 
 def test_index_policy_change_handler_invalidates_the_index_pages(provisioned, aws_moto):
