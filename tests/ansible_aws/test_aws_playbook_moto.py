@@ -324,9 +324,8 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
             f"expected teardown to refuse and name the confirmation, got exit {refused.returncode}:\n"
             f"{refused.output[-2000:]}"
         )
-        assert [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]] == [BUCKET], (
-            "refusal must delete nothing"
-        )
+        buckets = sorted(b["Name"] for b in moto.client("s3").list_buckets()["Buckets"])
+        assert buckets == [BUCKET, f"{BUCKET}-logs"], f"refusal must delete nothing, got {buckets}"
         wrong = run_playbook(moto, "playbooks/teardown.yml", "-e", "cloudpypi_teardown_confirm=other-bucket")
         assert wrong.returncode != 0, "expected a wrong confirmation to be refused"
         confirmed = require_ok(
@@ -334,10 +333,9 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
         )
         kept = [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]]
         assert kept == [f"{BUCKET}-logs"], f"expected the mirror bucket gone and its access logs kept, got {kept}"
-        assert f"Kept the access-log bucket s3://{BUCKET}-logs" in confirmed.output, (
-            "expected the teardown to say what it kept"
-        )
-        assert "cloudpypi_teardown_keep_logs=false" in confirmed.output, "expected it to say how to remove the logs"
+        said = " ".join(confirmed.output.split())  # the YAML callback wraps long messages
+        assert f"Kept the access-log bucket s3://{BUCKET}-logs" in said, "expected the teardown to say what it kept"
+        assert "-e cloudpypi_teardown_keep_logs=false" in said, "expected it to say how to remove the logs"
         cloudfront = moto.client("cloudfront", region_name=REGION)
         assert not cloudfront.list_distributions()["DistributionList"].get("Items"), "expected no distribution"
         assert not cloudfront.list_functions()["FunctionList"].get("Items"), "expected no function"
@@ -351,7 +349,16 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
         assert alarms == [], "expected no alarm"
         budgets = moto.client("budgets", region_name="us-east-1").describe_budgets(AccountId="123456789012")
         assert not budgets.get("Budgets"), "expected no budget"
-        require_ok(
+
+
+def test_teardown_deletes_the_access_logs_too_when_told():
+    with moto_server() as moto:
+        s3 = moto.client("s3", region_name=REGION)
+        location = {"LocationConstraint": REGION}
+        for name in (BUCKET, f"{BUCKET}-logs"):
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration=location)
+        s3.put_object(Bucket=f"{BUCKET}-logs", Key="s3-access/2026-12-06-00-00-00-EXAMPLE", Body=b"a log line\n")
+        run = require_ok(
             run_playbook(
                 moto,
                 "playbooks/teardown.yml",
@@ -361,7 +368,8 @@ def test_teardown_refuses_without_confirmation_and_removes_everything_with_it():
                 "cloudpypi_teardown_keep_logs=false",
             )
         )
-        assert moto.client("s3").list_buckets()["Buckets"] == [], "expected the log bucket gone when told"
+        assert s3.list_buckets()["Buckets"] == [], "expected both buckets gone, the log bucket with its logs"
+        assert "Kept the access-log bucket" not in " ".join(run.output.split()), "expected no claim to keep them"
 
 
 def test_index_policy_change_handler_invalidates_the_index_pages(provisioned, aws_moto):
