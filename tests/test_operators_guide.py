@@ -25,7 +25,8 @@ ELSEWHERE = {"filters": None, "closure": None, "cloudwatch_namespace": ("monitor
 def code_keys() -> set[tuple[str, str]]:
     keys = {("mirror", f.name) for f in fields(Config) if f.name not in ELSEWHERE}
     keys |= {where for where in ELSEWHERE.values() if where}
-    keys |= {("filters", f.name) for f in fields(Filters)}
+    # pins are not a key of their own: they come from `allow` entries that carry a specifier
+    keys |= {("filters", f.name) for f in fields(Filters) if f.name != "pins"}
     keys |= {("closure", key) for key in KNOWN_KEYS}
     return keys
 
