@@ -100,7 +100,7 @@ def check_running_member(proc: subprocess.Popen[str], seen: list[tuple[float, di
 
 
 def test_status_json_shows_a_running_folder_sync_then_null(origin, tmp_path):
-    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
+    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH // 4)  # about 4 s a wheel: room for polling
     target, env = str(tmp_path / "mirror"), dict(os.environ)
     launched = time.time()
     with sync_in_background(origin, target, env) as proc:
@@ -114,7 +114,7 @@ def test_status_json_shows_a_running_folder_sync_then_null(origin, tmp_path):
 
 def test_status_json_shows_a_running_s3_sync_then_null(origin, moto, tmp_path):
     bucket = moto.make_bucket(f"progress-{os.getpid()}-{int(time.time() * 1000) % 100000}")
-    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
+    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH // 4)
     target = f"{bucket}/pypi"
     env = moto.env({**os.environ, "CLOUDPYPI_STATE_DIR": str(tmp_path / "state")})
     launched = time.time()
