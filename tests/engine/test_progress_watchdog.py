@@ -213,3 +213,24 @@ def warm_up(origin: Any, project: str) -> None:
     for item in files:
         with urllib.request.urlopen(urljoin(page_url, item["url"]), timeout=120) as response:
             response.read()
+
+
+def test_time_spent_waiting_for_the_lock_is_no_stall(origin, tmp_path):
+    import threading
+
+    from cloudpypi.lock import TargetLock
+    from cloudpypi.storage.folder import FolderStorage
+
+    target = tmp_path / "mirror"
+    holder = TargetLock(FolderStorage(str(target)))
+    holder.acquire()
+    releaser = threading.Timer(5.0, holder.release)  # longer than the stall timeout below
+    releaser.start()
+    try:
+        run = subprocess.run(cli("sync", "--origin", origin.url, "--target", str(target), "--no-progress",
+                                 "--lock-wait", "60", "--stall-timeout", "2"),
+                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        releaser.join()
+    assert run.returncode == 0, f"expected the run to start once the lock is free, got {run.returncode}\n{run.stderr}"
+    assert "no progress" not in run.stderr
