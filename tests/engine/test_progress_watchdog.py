@@ -234,3 +234,42 @@ def test_time_spent_waiting_for_the_lock_is_no_stall(origin, tmp_path):
         releaser.join()
     assert run.returncode == 0, f"expected the run to start once the lock is free, got {run.returncode}\n{run.stderr}"
     assert "no progress" not in run.stderr
+
+
+def run_on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run args with stdout on a pseudo-terminal (rich draws its bar there); all it printed, and the exit code."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "200"}
+    proc = subprocess.Popen(args, stdout=follower, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process ended
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+def test_on_a_terminal_the_bar_shows_bytes_rate_and_time_left_and_not_in_a_pipe(origin, tmp_path):
+    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
+    args = cli("sync", "--origin", origin.url, "--workers", "2", "--processes", "1")
+    code, shown = run_on_a_terminal([*args, "--target", str(tmp_path / "tty")])
+    assert code == 0, shown[-2000:]
+    assert "kB/s" in shown and "/404.7 kB" in shown, f"expected bytes of the total and a rate:\n{shown[-2000:]}"
+    assert "files 8/8" in shown and "projects 4/4" in shown, shown[-2000:]
+    assert "0:00:0" in shown, f"expected the time remaining and elapsed:\n{shown[-2000:]}"
+    piped = subprocess.run([*args, "--target", str(tmp_path / "pipe")], capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
+    assert piped.returncode == 0 and "kB/s" not in piped.stdout and "\x1b[" not in piped.stdout, piped.stdout
