@@ -605,6 +605,8 @@ class Syncer:
             return None
         from cloudpypi.monitoring import Heartbeat
 
+        self.progress.set_phase("starting")  # the time spent waiting for the lock is no stall
+
         pid = os.getpid()
 
         def write_record(snapshot: dict[str, Any], seq: int) -> None:

@@ -100,7 +100,7 @@ def check_running_member(proc: subprocess.Popen[str], seen: list[tuple[float, di
 
 
 def test_status_json_shows_a_running_folder_sync_then_null(origin, tmp_path):
-    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
+    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH // 4)  # about 4 s a wheel: room for polling
     target, env = str(tmp_path / "mirror"), dict(os.environ)
     launched = time.time()
     with sync_in_background(origin, target, env) as proc:
@@ -114,7 +114,7 @@ def test_status_json_shows_a_running_folder_sync_then_null(origin, tmp_path):
 
 def test_status_json_shows_a_running_s3_sync_then_null(origin, moto, tmp_path):
     bucket = moto.make_bucket(f"progress-{os.getpid()}-{int(time.time() * 1000) % 100000}")
-    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
+    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH // 4)
     target = f"{bucket}/pypi"
     env = moto.env({**os.environ, "CLOUDPYPI_STATE_DIR": str(tmp_path / "state")})
     launched = time.time()
@@ -213,3 +213,63 @@ def warm_up(origin: Any, project: str) -> None:
     for item in files:
         with urllib.request.urlopen(urljoin(page_url, item["url"]), timeout=120) as response:
             response.read()
+
+
+def test_time_spent_waiting_for_the_lock_is_no_stall(origin, tmp_path):
+    import threading
+
+    from cloudpypi.lock import TargetLock
+    from cloudpypi.storage.folder import FolderStorage
+
+    target = tmp_path / "mirror"
+    holder = TargetLock(FolderStorage(str(target)))
+    holder.acquire()
+    releaser = threading.Timer(5.0, holder.release)  # longer than the stall timeout below
+    releaser.start()
+    try:
+        run = subprocess.run(cli("sync", "--origin", origin.url, "--target", str(target), "--no-progress",
+                                 "--lock-wait", "60", "--stall-timeout", "2"),
+                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        releaser.join()
+    assert run.returncode == 0, f"expected the run to start once the lock is free, got {run.returncode}\n{run.stderr}"
+    assert "no progress" not in run.stderr
+
+
+def run_on_a_terminal(args: list[str]) -> tuple[int, str]:
+    """Run args with stdout on a pseudo-terminal (rich draws its bar there); all it printed, and the exit code."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "200"}
+    proc = subprocess.Popen(args, stdout=follower, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process ended
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    return proc.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+def test_on_a_terminal_the_bar_shows_bytes_rate_and_time_left_and_not_in_a_pipe(origin, tmp_path):
+    origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
+    args = cli("sync", "--origin", origin.url, "--workers", "2", "--processes", "1")
+    code, shown = run_on_a_terminal([*args, "--target", str(tmp_path / "tty")])
+    assert code == 0, shown[-2000:]
+    assert "kB/s" in shown and "/404.7 kB" in shown, f"expected bytes of the total and a rate:\n{shown[-2000:]}"
+    assert "files 8/8" in shown and "projects 4/4" in shown, shown[-2000:]
+    assert "0:00:0" in shown, f"expected the time remaining and elapsed:\n{shown[-2000:]}"
+    piped = subprocess.run([*args, "--target", str(tmp_path / "pipe")], capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
+    assert piped.returncode == 0 and "kB/s" not in piped.stdout and "\x1b[" not in piped.stdout, piped.stdout

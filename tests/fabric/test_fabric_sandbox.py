@@ -139,6 +139,40 @@ def test_fab_status_shows_the_timer_the_serial_and_the_last_report(synced, deplo
     assert "serial None" not in run.stdout, f"after a sync the mirror has a serial: {explain(run)}"
 
 
+def test_fab_status_shows_a_sync_in_flight_with_files_bytes_rate_and_eta(synced, deployed, origin) -> None:
+    """A slow `fab sync` on the dev server, watched with `fab status` from here until its progress shows."""
+    import time
+
+    origin.corpus.add_project("slow-demo", [{"version": "1.0", "files": [  # type: ignore[attr-defined]
+        ("py3-none-any", 200_000), ("cp312-cp312-manylinux_2_28_x86_64", 4_000_000)]}])
+    rule = origin.faults.add("slow", on=("file",), path="slow_demo", bandwidth=100_000)  # type: ignore[attr-defined]
+    sync = subprocess.Popen([FAB, "sync", "--origin", origin.url, "--project", "slow-demo"],  # type: ignore[attr-defined]
+                            cwd=ROOT, env=deployed, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL)
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and sync.poll() is None:
+            run = fab(deployed, "status")
+            assert run.returncode == 0, f"fab status failed: {explain(run)}"
+            seen.append(run.stdout)
+            if "running: sync pid" in run.stdout and "1 of 2 files" in run.stdout:
+                break
+        else:
+            pytest.fail(f"expected fab status to show the sync in flight (sync exit {sync.poll()}); last:\n"
+                        f"{seen[-1] if seen else 'no status'}")
+        status = seen[-1]
+        assert "of 4.0 MiB" in status and "B/s" in status and "ETA " in status, status
+        assert sync.wait(timeout=300) == 0, sync.stdout.read() if sync.stdout else ""
+    finally:
+        if sync.poll() is None:
+            sync.kill()
+        sync.communicate(timeout=60)
+        origin.faults.remove(rule)  # type: ignore[attr-defined]
+    after = fab(deployed, "status")
+    assert "no sync running" in after.stdout, f"expected no sync in flight after it ended: {explain(after)}"
+
+
 def test_fab_verify_passes_on_the_synced_bucket(synced, deployed) -> None:
     run = fab(deployed, "verify")
     assert run.returncode == 0, f"fab verify failed: {explain(run)}"

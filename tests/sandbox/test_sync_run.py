@@ -52,3 +52,49 @@ def test_manual_service_run_mirrors_the_loopback_origin_into_moto(
             f"expected s3://{BUCKET}/{key} with Content-Type {content_type}, got {head['ContentType']}")
     page = bucket.get_object(Bucket=BUCKET, Key="simple/sandbox-demo/index.html")["Body"].read().decode()
     assert "sandbox_demo-1.0" in page, f"expected the project page to link sandbox_demo-1.0 files, got {page[:400]!r}"
+
+
+def _unit(host, *names: str) -> dict[str, str]:
+    out = host.check_output(f"systemctl show cloudpypi-sync.service --property={','.join(names)}")
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def test_a_start_while_a_run_is_active_starts_no_second_run(sandbox_only, host, origin, bucket, inventory,
+                                                            play_env):
+    """What the timer does when it elapses during a long run (a start request for the unit) is a no-op
+    while the oneshot unit is still activating: one run, one process, the same main pid to the end."""
+    import time
+
+    with host.sudo():
+        config = host.file("/etc/cloudpypi/mirror.toml").content_string
+    if origin.url not in config:
+        run = run_playbook("playbooks/devserver.yml", inventory, play_env, "--tags", "config")
+        assert run.ok, f"re-rendering the config failed:\n{run.tail()}"
+        with host.sudo():
+            config = host.file("/etc/cloudpypi/mirror.toml").content_string
+    assert "stall_timeout = 1800" in config, f"expected the watchdog configured in mirror.toml:\n{config}"
+    origin.corpus.add_project("slow-overlap", [{"version": "1.0", "files": [("py3-none-any", 1_500_000)]}])
+    rule = origin.faults.add("slow", on=("file",), path="slow_overlap", bandwidth=100_000)  # about 15 s
+    try:
+        with host.sudo():
+            assert _unit(host, "TimeoutStartUSec")["TimeoutStartUSec"] == "infinity"
+            host.check_output("systemctl start --no-block cloudpypi-sync.service")
+            deadline = time.monotonic() + 120
+            while _unit(host, "ActiveState")["ActiveState"] != "activating" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            first = _unit(host, "ActiveState", "MainPID")
+            assert first["ActiveState"] == "activating", f"expected the run in progress, got {first}"
+            host.check_output("systemctl start --no-block cloudpypi-sync.service")  # as the timer would
+            time.sleep(1)  # not readiness: the time a wrongly started second run would need to show
+            during = _unit(host, "ActiveState", "MainPID")
+            processes = host.run("pgrep -u cloudpypi -f 'cloudpypi sync'").stdout.split()
+            assert during == first and len(processes) == 1, (
+                f"expected the same single run, got {during} (was {first}) and processes {processes}")
+            while _unit(host, "ActiveState")["ActiveState"] == "activating" and time.monotonic() < deadline + 120:
+                time.sleep(0.5)
+            after = _unit(host, "ActiveState", "Result", "ExecMainPID", "ExecMainStatus")
+        assert after["ExecMainPID"] == first["MainPID"] and after["Result"] == "success", (
+            f"expected the one run to end well, got {after} (run pid {first['MainPID']})")
+        assert after["ActiveState"] == "inactive", f"expected no second run queued behind it, got {after}"
+    finally:
+        origin.faults.remove(rule)
