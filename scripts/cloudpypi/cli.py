@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from cloudpypi import __version__
 from cloudpypi.errors import CloudPyPIError
 
-COMMANDS: tuple[str, ...] = ("sync", "verify", "status", "costs", "serve", "invalidate", "why", "closure")
+COMMANDS: tuple[str, ...] = ("sync", "verify", "status", "costs", "serve", "invalidate", "why", "closure",
+                             "forecast")
 
 
 def build_parser() -> argparse.ArgumentParser:
