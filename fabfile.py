@@ -696,7 +696,7 @@ def inventory_setting(inventory: str, expression: str, group: str = "aws_resourc
 
 @task(help={"yes": "do not ask: delete everything without a confirmation"})
 def teardown(c, yes=False):
-    """Delete the mirror's AWS resources, the bucket and its files included (asks first unless --yes)."""
+    """Delete the mirror's AWS resources, the bucket and its files included; asks first."""
     inventory = inventory_path()
     require_inventory(inventory)
     bucket = inventory_setting(inventory, "cloudpypi_bucket_name | default('')")
