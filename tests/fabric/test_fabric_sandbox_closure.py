@@ -75,13 +75,17 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "requirements.txt").write_text("# the services' requirements\napp\n")
     copy = base / "sandbox-closure"
     shutil.copytree(ROOT / "inventory" / "sandbox", copy)
-    (copy / "group_vars" / "devserver" / "closure.yml").write_text(
-        "---\n"
-        f"sync_service_target: s3://{BUCKET}/{PREFIX}\n"
-        f"sync_service_closure_requirements_files: [{json.dumps(str(base / 'requirements.txt'))}]\n"
-        'sync_service_closure_pythons: ["3.11", "3.12", "3.13"]\n'
-        "sync_service_closure_platforms: [manylinux_2_28_x86_64, manylinux_2_28_aarch64]\n"
-        "sync_service_processes: 2\n")
+    # Appended to the sync service's own settings file: a file of its own named before it would lose to it.
+    settings = copy / "group_vars" / "devserver" / "sync_service.yml"
+    text = settings.read_text().replace("sync_service_target: s3://{{ cloudpypi_bucket_name }}\n", "")
+    assert "\nsync_service_target:" not in text, text
+    settings.write_text(
+        text
+        + f"sync_service_target: s3://{BUCKET}/{PREFIX}\n"
+        + f"sync_service_closure_requirements_files: [{json.dumps(str(base / 'requirements.txt'))}]\n"
+        + 'sync_service_closure_pythons: ["3.11", "3.12", "3.13"]\n'
+        + "sync_service_closure_platforms: [manylinux_2_28_x86_64, manylinux_2_28_aarch64]\n"
+        + "sync_service_processes: 2\n")
     return copy
 
 
@@ -130,10 +134,12 @@ def test_the_closure_syncs_on_the_host_into_the_bucket_with_only_the_closures_pr
     s3 = boto3.client("s3", endpoint_url=fab_env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                       aws_access_key_id=DUMMY_KEYS["AWS_ACCESS_KEY_ID"],
                       aws_secret_access_key=DUMMY_KEYS["AWS_SECRET_ACCESS_KEY"])
-    keys = {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"{PREFIX}/simple/")
-            for o in page.get("Contents", [])}
+    listing = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+               for o in page.get("Contents", [])]
+    keys = [key for key in listing if key.startswith(f"{PREFIX}/simple/")]
     projects = {key.split("/")[2] for key in keys if key.count("/") >= 3}
-    assert {"app", "liba", "libb", "speedup", "cyc-a", "cyc-b", "modern", "oldpy-compat"} <= projects, projects
+    assert {"app", "liba", "libb", "speedup", "cyc-a", "cyc-b", "modern", "oldpy-compat"} <= projects, \
+        f"expected the closure's pages under s3://{BUCKET}/{PREFIX}/simple/; the bucket holds {listing[:40]}"
     assert not projects & {"unrelated", "broken", "winonly", "slowdep"}, f"outside the closure: {projects}"
     root = s3.get_object(Bucket=BUCKET, Key=f"{PREFIX}/simple/index.html")["Body"].read().decode()
     assert "unrelated" not in root
