@@ -441,9 +441,11 @@ def edit_team(path: Path, user: str, *, keys: list[str] | None = None, sudo: boo
     "tags": "only these Ansible tags (comma-separated), e.g. sync_service or team",
     "check": "dry run: ansible-playbook --check --diff, changing nothing",
     "playbook": "the playbook under playbooks/ (default: site, which runs everything)",
+    "accept-cost": "deploy even when the mirror's monthly forecast is over cloudpypi_budget_amount",
+    "refresh-forecast": "plan the mirror again for its forecast instead of using the cached plan",
 })
-def deploy(c, tags=None, check=False, playbook="site"):
-    """Provision and configure everything (playbooks/site.yml)."""
+def deploy(c, tags=None, check=False, playbook="site", accept_cost=False, refresh_forecast=False):
+    """Forecast the mirror's monthly cost, then provision and configure everything (playbooks/site.yml)."""
     book = ROOT / "playbooks" / f"{playbook}.yml"
     if not book.exists():
         raise Exit(f"No playbook {book.relative_to(ROOT)}.", code=EXIT_SETUP)
@@ -454,6 +456,10 @@ def deploy(c, tags=None, check=False, playbook="site"):
         cmd += ["--tags", tags]
     if check:
         cmd += ["--check", "--diff"]
+    if accept_cost:
+        cmd += ["-e", "cloudpypi_accept_cost=true"]
+    if refresh_forecast:
+        cmd += ["-e", "cloudpypi_forecast_refresh=true"]
     local(c, shlex.join(cmd), env=ansible_env(inventory))
 
 
@@ -735,3 +741,74 @@ def journal_command(since: str, follow: bool) -> str:
     line = shlex.join(cmd)
     return f"if sudo -n true 2>/dev/null; then sudo -n {line}; else {line}; fi"
 
+
+
+# --------------------------------------------------------------------------- closure, teardown
+
+
+@task(help={
+    "egress-gb": "assumed CloudFront egress per month in GB for the monthly cost (default 100)",
+    "json": "print JSON instead of text",
+})
+def closure(c, egress_gb=None, json=False):
+    """The closure mirror's plan on the dev server: projects, files, bytes, monthly cost."""
+    conn, server = target(c)
+    args = ["closure", "--dry-run", "--config", server.config]
+    if egress_gb is not None:
+        args += ["--egress-gb", str(egress_gb)]
+    if json:
+        args.append("--json")
+    result = remote(conn, server, server.service_command(*args), ok_codes=(0, 1))
+    if result.exited == 1:
+        raise Exit("Some requirements of the closure cannot be resolved (the MISSING lines above).", code=1)
+
+
+@task(help={
+    "name": "the project to explain",
+    "compute": "resolve now from the origin instead of reading the closure the last sync stored",
+})
+def why(c, name, compute=False):
+    """The requirement chains that pulled a project into the closure mirror."""
+    conn, server = target(c)
+    args = ["why", name, "--config", server.config] + (["--compute"] if compute else [])
+    result = remote(conn, server, server.service_command(*args), ok_codes=(0, 1))
+    if result.exited == 1:
+        raise Exit(f"{name} is not in the closure mirror (see above).", code=1)
+
+
+def inventory_setting(inventory: str, expression: str, group: str = "aws_resources") -> str:
+    """One setting of the inventory's controller group, templated by Ansible (connects to nothing)."""
+    msg = "{{ {'value': (" + expression + ") | string} }}"
+    env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    cmd = ["ansible", group, "-i", str(ROOT / inventory), "-m", "ansible.builtin.debug", "-a", f"msg={msg}"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    try:
+        hosts = parse_adhoc_json(proc.stdout) if proc.stdout.strip() else {}
+    except ValueError:
+        hosts = {}
+    if not hosts:
+        detail = inventory_error(proc.stderr)
+        raise Exit(f"Cannot read {expression} from {inventory} (group {group!r})."
+                   + (f" Ansible said: {detail[:300]}" if detail else ""), code=EXIT_SETUP)
+    return str(next(iter(hosts.values())).get("value", ""))
+
+
+@task(help={"yes": "do not ask: delete everything without a confirmation"})
+def teardown(c, yes=False):
+    """Delete the mirror's AWS resources, the bucket and its files included; asks first."""
+    inventory = inventory_path()
+    require_inventory(inventory)
+    bucket = inventory_setting(inventory, "cloudpypi_bucket_name | default('')")
+    if not bucket:
+        raise Exit(f"{inventory} names no bucket (cloudpypi_bucket_name): nothing to tear down.", code=EXIT_SETUP)
+    if not yes:
+        print(f"This deletes the bucket {bucket} with every file in it, its CloudFront distribution, the dev "
+              "server, its IAM role, the budget and the alarms. It cannot be undone.")
+        try:
+            answer = input(f"Type the bucket name ({bucket}) to confirm: ").strip()
+        except EOFError:
+            answer = ""
+        if answer != bucket:
+            raise Exit("Not confirmed; nothing was deleted (pass --yes to skip the question).", code=1)
+    cmd = ["ansible-playbook", "-i", inventory, "playbooks/teardown.yml", "-e", f"cloudpypi_teardown_confirm={bucket}"]
+    local(c, shlex.join(cmd), env=ansible_env(inventory))

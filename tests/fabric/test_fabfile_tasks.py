@@ -206,6 +206,28 @@ def test_costs_passes_the_inventorys_instance_type_and_volume_and_the_egress(rem
     fabfile.costs(MockContext(), egress_gb="250", json=True)
 
 
+def test_closure_prints_the_plan_from_the_service_config(remote) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("closure", "--dry-run", "--config", CONFIG, "--egress-gb", "10"),
+                                    out=b"total: 3 project(s)\n")])
+    fabfile.closure(connection(), egress_gb="10")
+
+
+def test_closure_with_unresolvable_requirements_exits_1(remote) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("closure", "--dry-run", "--config", CONFIG),
+                                    out=b"MISSING ghost>=1: not found\n", exit=1)])
+    with pytest.raises(Exit) as caught:
+        fabfile.closure(connection())
+    assert caught.value.code == 1 and "cannot be resolved" in str(caught.value.message)
+
+
+def test_why_asks_the_stored_closure_and_exits_1_for_a_project_outside_it(remote) -> None:  # noqa: F811
+    remote.expect(commands=[Command(as_service("why", "ghost", "--config", CONFIG, "--compute"),
+                                    out=b"ghost is not in the closure\n", exit=1)])
+    with pytest.raises(Exit) as caught:
+        fabfile.why(connection(), "ghost", compute=True)
+    assert caught.value.code == 1 and "ghost is not in the closure mirror" in str(caught.value.message)
+
+
 def test_costs_over_budget_fails_the_task_with_exit_3(remote) -> None:  # noqa: F811
     remote.expect(commands=[Command(as_service("costs", "--config", CONFIG, "--report-dir", REPORTS,
                                                "--budget", "cloudpypi-monthly"),
@@ -357,6 +379,50 @@ def test_deploy_defaults_to_the_aws_inventory_and_fails_with_ansibles_code(monke
     assert caught.value.code == 4
 
 
+def test_deploy_accept_cost_and_refresh_forecast_reach_the_budget_gate_as_extra_vars(monkeypatch) -> None:
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/aws")
+    c = ok_context()
+    fabfile.deploy(c, accept_cost=True, refresh_forecast=True)
+    assert last_local_command(c) == ("ansible-playbook -i inventory/aws playbooks/site.yml "
+                                     "-e cloudpypi_accept_cost=true -e cloudpypi_forecast_refresh=true")
+
+
+def test_teardown_without_yes_and_without_a_terminal_deletes_nothing(monkeypatch) -> None:
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/aws")
+    monkeypatch.setattr(fabfile, "inventory_setting", lambda inventory, expression: "my-bucket")
+    monkeypatch.setattr("builtins.input", lambda prompt: (_ for _ in ()).throw(EOFError()))
+    c = ok_context()
+    with pytest.raises(Exit) as caught:
+        fabfile.teardown(c)
+    assert caught.value.code == 1 and "nothing was deleted" in str(caught.value.message)
+    assert not c.run.called, "no playbook runs without the confirmation"
+
+
+@pytest.mark.parametrize(("answer", "runs"), [("my-bucket", True), ("yes", False)])
+def test_teardown_asks_for_the_bucket_name_and_passes_it_as_the_confirmation(monkeypatch, answer, runs) -> None:
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/aws")
+    monkeypatch.setattr(fabfile, "inventory_setting", lambda inventory, expression: "my-bucket")
+    monkeypatch.setattr("builtins.input", lambda prompt: answer)
+    c = ok_context()
+    if runs:
+        fabfile.teardown(c)
+        assert last_local_command(c) == ("ansible-playbook -i inventory/aws playbooks/teardown.yml "
+                                         "-e cloudpypi_teardown_confirm=my-bucket")
+    else:
+        with pytest.raises(Exit):
+            fabfile.teardown(c)
+        assert not c.run.called
+
+
+def test_teardown_yes_skips_the_question(monkeypatch) -> None:
+    monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/aws")
+    monkeypatch.setattr(fabfile, "inventory_setting", lambda inventory, expression: "my-bucket")
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("--yes must not ask"))
+    c = ok_context()
+    fabfile.teardown(c, yes=True)
+    assert last_local_command(c).endswith("playbooks/teardown.yml -e cloudpypi_teardown_confirm=my-bucket")
+
+
 def test_a_missing_inventory_is_one_sentence(monkeypatch) -> None:
     monkeypatch.setenv("CLOUDPYPI_INVENTORY", "inventory/nowhere")
     with pytest.raises(Exit) as caught:
@@ -476,8 +542,8 @@ def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
 
 # ------------------------------------------------------------------------------------- fab itself
 
-TASKS = ("costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "report", "status", "sync",
-         "test", "verify")
+TASKS = ("closure", "costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "report", "status",
+         "sync", "teardown", "test", "verify", "why")
 
 
 def fab_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -495,7 +561,10 @@ def test_fab_list_shows_every_task_with_its_one_line_docstring() -> None:
 
 
 @pytest.mark.parametrize(("task", "flags"), [
-    ("deploy", ("--tags", "--check", "--playbook")),
+    ("deploy", ("--tags", "--check", "--playbook", "--accept-cost", "--refresh-forecast")),
+    ("closure", ("--egress-gb", "--json")),
+    ("why", ("--name", "--compute")),
+    ("teardown", ("--yes",)),
     ("sync", ("--origin", "--project", "--full", "--dry-run")),
     ("invalidate", ("--report", "--path", "--policy")),
     ("costs", ("--egress-gb", "--json")),

@@ -4,7 +4,11 @@ Nothing here does I/O.  Amounts are ``Decimal`` and exact; rounding happens only
 
 Formulas (one month; prices from data/prices.json, see prices.py):
 
-- S3 storage: ``GB = bytes / bytes_per_gb``, charged across ``s3.storage_tiers``.
+- S3 storage: ``GB = bytes / bytes_per_gb``, charged across ``s3.storage_tiers``.  With S3 Intelligent-Tiering
+  (``storage_class="INTELLIGENT_TIERING"``, the lifecycle rule roles/mirror_bucket applies to packages/):
+  in the first month every byte is in Frequent Access (priced as S3 Standard); from the second month the bytes
+  not read for 30 days (``1 - frequent_share``) are in Infrequent Access, from the fourth (90 days) in Archive
+  Instant Access.  Plus monitoring per object and month and one lifecycle transition request per new file.
 - S3 requests: ``PUT / 1000 * put_usd_per_1000`` and ``GET / 1000 * get_usd_per_1000``.  Transfer from S3 to
   CloudFront is free.
 - CloudFront egress: ``GB`` out to viewers, minus the always-free 1 TB when ``free_tier``, across the
@@ -22,7 +26,7 @@ from __future__ import annotations
 import calendar
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 
@@ -46,6 +50,12 @@ DEFAULT_SYNC_INTERVAL_MIN = 15
 MIN_MEAN_FILE_BYTES = 1_000_000
 DEFAULT_INSTANCE_TYPE = "t3.small"
 DEFAULT_VOLUME_GB = 30
+#: Storage classes the model prices for packages/ (roles/mirror_bucket's lifecycle rule chooses one).
+STORAGE_CLASSES = ("STANDARD", "INTELLIGENT_TIERING")
+#: The share of a mirror's bytes assumed read at least once a month (they stay in Frequent Access).
+DEFAULT_FREQUENT_SHARE = 0.2
+#: The month from which Intelligent-Tiering's cold bytes sit in Archive Instant Access (after 90 days).
+STEADY_STATE_MONTH = 4
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,11 @@ class MirrorUsage:
     cloudwatch_alarms: int = 2  # the stale-sync alarm reads 2 metrics (LastSuccessTime, ProgressHeartbeat)
     free_tier: bool = True
     notes: tuple[str, ...] = field(default=())
+    storage_class: str = "STANDARD"
+    stored_objects: int = 0  # Intelligent-Tiering: objects monitored (files of at least 128 KB)
+    frequent_share: float = DEFAULT_FREQUENT_SHARE  # Intelligent-Tiering: bytes read within 30 days
+    month: int = STEADY_STATE_MONTH  # Intelligent-Tiering: which month since the upload (1 = the first)
+    transition_requests: int = 0  # Intelligent-Tiering: lifecycle transitions this month (new files)
 
 
 def to_gb(num_bytes: int | Decimal, prices: Prices) -> Decimal:
@@ -129,6 +144,32 @@ def tiered_cost(quantity: Decimal, tiers: Sequence[Tier]) -> Decimal:
 
 def s3_storage_cost(stored_bytes: int, prices: Prices) -> Decimal:
     return tiered_cost(to_gb(stored_bytes, prices), prices.s3_storage_tiers)
+
+
+def intelligent_tiering_storage(stored_bytes: int, prices: Prices, frequent_share: float,
+                                month: int) -> tuple[Decimal, str]:
+    """(USD, description) of one month of ``stored_bytes`` in S3 Intelligent-Tiering, ``month`` months after
+    the upload: all of it in Frequent Access in the first month, the cold share in Infrequent Access in the
+    second and third, in Archive Instant Access from the fourth."""
+    tiering = _tiering(prices)
+    if not 0 <= frequent_share <= 1:
+        raise ValueError(f"frequent_share must be between 0 and 1, got {frequent_share}")
+    total = to_gb(stored_bytes, prices)
+    if month <= 1:
+        return tiered_cost(total, prices.s3_storage_tiers), "Intelligent-Tiering, first month: all Frequent Access"
+    hot = total * Decimal(str(frequent_share))
+    if month < STEADY_STATE_MONTH:
+        rate, tier = tiering.infrequent_per_gb_month, "Infrequent Access"
+    else:
+        rate, tier = tiering.archive_instant_per_gb_month, "Archive Instant Access"
+    usd = tiered_cost(hot, prices.s3_storage_tiers) + (total - hot) * rate
+    return usd, f"Intelligent-Tiering: {frequent_share:.0%} Frequent Access, the rest {tier}"
+
+
+def _tiering(prices: Prices):  # type: ignore[no-untyped-def]
+    if prices.s3_intelligent_tiering is None:
+        raise ConfigError("prices.json has no s3.intelligent_tiering prices")
+    return prices.s3_intelligent_tiering
 
 
 def s3_request_cost(puts: int, gets: int, prices: Prices) -> tuple[Decimal, Decimal]:
@@ -189,9 +230,8 @@ def monthly_cost(usage: MirrorUsage, prices: Prices) -> CostEstimate:
     months = hours / prices.hours_per_month
     put_usd, get_usd = s3_request_cost(usage.put_requests, usage.get_requests, prices)
     free = "after the free tier" if usage.free_tier else ""
-    lines = [
-        CostLine("S3", "storage", to_gb(usage.stored_bytes, prices), "GB-month",
-                 s3_storage_cost(usage.stored_bytes, prices)),
+    lines = [*_storage_lines(usage, prices)]
+    lines += [
         CostLine("S3", "PUT requests", Decimal(usage.put_requests), "requests", put_usd),
         CostLine("S3", "GET requests", Decimal(usage.get_requests), "requests", get_usd),
         CostLine("CloudFront", "egress to viewers", to_gb(usage.egress_bytes, prices), "GB",
@@ -222,6 +262,24 @@ def monthly_cost(usage: MirrorUsage, prices: Prices) -> CostEstimate:
     return CostEstimate(monthly=tuple(lines), assumptions=usage.notes, prices_as_of=prices.as_of)
 
 
+def _storage_lines(usage: MirrorUsage, prices: Prices) -> list[CostLine]:
+    if usage.storage_class not in STORAGE_CLASSES:
+        raise ConfigError(f"storage class {usage.storage_class!r} is not priced; known: {', '.join(STORAGE_CLASSES)}")
+    gb = to_gb(usage.stored_bytes, prices)
+    if usage.storage_class == "STANDARD":
+        return [CostLine("S3", "storage", gb, "GB-month", s3_storage_cost(usage.stored_bytes, prices))]
+    tiering = _tiering(prices)
+    usd, note = intelligent_tiering_storage(usage.stored_bytes, prices, usage.frequent_share, usage.month)
+    return [
+        CostLine("S3", "storage (Intelligent-Tiering)", gb, "GB-month", usd, note),
+        CostLine("S3", "Intelligent-Tiering monitoring", Decimal(usage.stored_objects), "objects",
+                 Decimal(usage.stored_objects) / 1000 * tiering.monitoring_per_1000_objects,
+                 "objects of 128 KB or more"),
+        CostLine("S3", "lifecycle transitions to Intelligent-Tiering", Decimal(usage.transition_requests),
+                 "requests", Decimal(usage.transition_requests) / 1000 * tiering.transition_per_1000),
+    ]
+
+
 def forecast_mirror_cost(
     total_bytes: int,
     files: int,
@@ -238,6 +296,9 @@ def forecast_mirror_cost(
     instance_type: str = DEFAULT_INSTANCE_TYPE,
     volume_gb: int = DEFAULT_VOLUME_GB,
     free_tier: bool = True,
+    storage_class: str = "STANDARD",
+    frequent_share: float = DEFAULT_FREQUENT_SHARE,
+    month: int = STEADY_STATE_MONTH,
 ) -> CostEstimate:
     """The monthly cost of a mirror of the given size, plus the one-time cost of its initial upload.
 
@@ -249,6 +310,8 @@ def forecast_mirror_cost(
       ``monthly_egress_bytes`` over the mean file size; half of them (the pages) run the CloudFront Function;
     - S3 GETs: the viewer requests that miss the CloudFront cache (``1 - cache_hit_ratio``) plus
       ``GETS_PER_RUN`` per sync run; the sync runs every ``sync_interval_min`` minutes all month.
+    - with ``storage_class="INTELLIGENT_TIERING"``: ``month`` months after the upload, ``frequent_share`` of
+      the bytes read within 30 days; every file is monitored and each new file is transitioned once.
     """
     if min(total_bytes, files, projects, monthly_egress_bytes) < 0:
         raise ValueError("sizes and counts cannot be negative")
@@ -285,12 +348,25 @@ def forecast_mirror_cost(
         volume_gb=volume_gb,
         free_tier=free_tier,
         notes=tuple(notes),
+        storage_class=storage_class,
+        stored_objects=files,
+        frequent_share=frequent_share,
+        month=month,
+        transition_requests=files_added_per_month,
     )
+    if storage_class == "INTELLIGENT_TIERING":
+        notes.append(f"S3 Intelligent-Tiering for packages/, month {month} after the upload: "
+                     f"{frequent_share:.0%} of the bytes read within 30 days; every file monitored")
+        usage = replace(usage, notes=tuple(notes))
     estimate = monthly_cost(usage, prices)
     initial_puts = files + PAGES_PER_PROJECT * (projects + 1)
     put_usd, _ = s3_request_cost(initial_puts, 0, prices)
-    one_time = (CostLine("S3", "initial upload PUT requests", Decimal(initial_puts), "requests", put_usd,
-                         "transfer into AWS is free"),)
+    one_time: tuple[CostLine, ...] = (CostLine("S3", "initial upload PUT requests", Decimal(initial_puts),
+                                               "requests", put_usd, "transfer into AWS is free"),)
+    if storage_class == "INTELLIGENT_TIERING":
+        transitions = Decimal(files) / 1000 * _tiering(prices).transition_per_1000
+        one_time += (CostLine("S3", "initial lifecycle transitions to Intelligent-Tiering", Decimal(files),
+                              "requests", transitions),)
     return CostEstimate(estimate.monthly, one_time, estimate.assumptions, prices.as_of)
 
 

@@ -14,6 +14,9 @@ Keys of prices.json (amounts in ``currency``, us-east-1 on-demand list prices un
                               bound of the tier, ``null`` for the last (S3 Standard)
 ``s3.put_usd_per_1000``       PUT, COPY, POST, LIST requests
 ``s3.get_usd_per_1000``       GET, SELECT and all other requests
+``s3.intelligent_tiering.{infrequent_usd_per_gb_month, archive_instant_usd_per_gb_month,
+  monitoring_usd_per_1000_objects, min_monitored_object_bytes, lifecycle_transition_usd_per_1000}``
+                              S3 Intelligent-Tiering; its Frequent Access tier is priced as ``storage_tiers``
 ``cloudfront.egress_tiers``   list of ``{up_to_gb, usd_per_gb}`` for data transfer out to the internet
                               (North America and Europe), cumulative upper bounds as for S3
 ``cloudfront.https_requests_usd_per_10000``
@@ -28,6 +31,8 @@ Keys of prices.json (amounts in ``currency``, us-east-1 on-demand list prices un
 ``cloudwatch.{custom_metric_usd_per_month, alarm_usd_per_month}``, ``cloudwatch.free_tier.{custom_metrics,
                               alarms}``
 ``cost_explorer.api_request_usd``   each GetCostAndUsage / GetCostForecast request costs this
+``pypi.{as_of, live_bytes, projects, new_files_per_day, growth_bytes_per_month, files_estimate}``
+                              PyPI's published totals with their date: the size of an unfiltered mirror
 ``<section>.source``          the pricing page each section comes from
 """
 
@@ -63,6 +68,30 @@ class VolumePrice:
 
 
 @dataclass(frozen=True)
+class IntelligentTiering:
+    """S3 Intelligent-Tiering: Frequent Access costs what S3 Standard costs; the colder tiers less."""
+
+    infrequent_per_gb_month: Decimal
+    archive_instant_per_gb_month: Decimal
+    monitoring_per_1000_objects: Decimal
+    min_monitored_object_bytes: int
+    transition_per_1000: Decimal
+
+
+@dataclass(frozen=True)
+class PublishedTotals:
+    """The size of PyPI as published, with the date of the figures."""
+
+    as_of: str
+    live_bytes: int
+    projects: int
+    new_files_per_day: int
+    growth_bytes_per_month: int
+    files_estimate: int
+    source: str
+
+
+@dataclass(frozen=True)
 class Prices:
     as_of: str
     currency: str
@@ -90,6 +119,8 @@ class Prices:
     cw_free_alarms: int
     ce_request: Decimal
     sources: Mapping[str, str]
+    s3_intelligent_tiering: IntelligentTiering | None = None
+    pypi: PublishedTotals | None = None
 
 
 def _tiers(raw: list[dict[str, Any]], rate_key: str, where: str) -> tuple[Tier, ...]:
@@ -146,9 +177,37 @@ def parse_prices(data: Mapping[str, Any]) -> Prices:
             ce_request=Decimal(data["cost_explorer"]["api_request_usd"]),
             sources={name: section["source"] for name, section in data.items()
                      if isinstance(section, dict) and "source" in section},
+            s3_intelligent_tiering=_intelligent_tiering(s3.get("intelligent_tiering")),
+            pypi=_published_totals(data.get("pypi")),
         )
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise ConfigError(f"prices: missing or malformed entry ({type(exc).__name__}: {exc})") from None
+
+
+def _intelligent_tiering(raw: Mapping[str, Any] | None) -> IntelligentTiering | None:
+    if raw is None:
+        return None
+    return IntelligentTiering(
+        infrequent_per_gb_month=Decimal(raw["infrequent_usd_per_gb_month"]),
+        archive_instant_per_gb_month=Decimal(raw["archive_instant_usd_per_gb_month"]),
+        monitoring_per_1000_objects=Decimal(raw["monitoring_usd_per_1000_objects"]),
+        min_monitored_object_bytes=int(raw["min_monitored_object_bytes"]),
+        transition_per_1000=Decimal(raw["lifecycle_transition_usd_per_1000"]),
+    )
+
+
+def _published_totals(raw: Mapping[str, Any] | None) -> PublishedTotals | None:
+    if raw is None:
+        return None
+    return PublishedTotals(
+        as_of=str(raw["as_of"]),
+        live_bytes=int(raw["live_bytes"]),
+        projects=int(raw["projects"]),
+        new_files_per_day=int(raw["new_files_per_day"]),
+        growth_bytes_per_month=int(raw["growth_bytes_per_month"]),
+        files_estimate=int(raw["files_estimate"]),
+        source=str(raw.get("source", "")),
+    )
 
 
 def load_prices(path: str | Path | None = None) -> Prices:
