@@ -76,8 +76,9 @@ def nft() -> str:
     if shutil.which("unshare") is None or shutil.which("setpriv") is None:
         pytest.skip("needs unshare and setpriv (util-linux)")
     if shutil.which("nft") is None:
-        install = subprocess.run(["apt-get", "install", "-y", "-qq", "nftables"], capture_output=True, text=True,
-                                 timeout=600, check=False)
+        install = subprocess.run(["sh", "-c", "apt-get install -y -qq nftables || "
+                                  "{ apt-get update -qq && apt-get install -y -qq nftables; }"],
+                                 capture_output=True, text=True, timeout=900, check=False)
         if install.returncode != 0 or shutil.which("nft") is None:
             pytest.skip(f"nftables is not installed and apt-get could not install it: {install.stderr[-500:]}")
     probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, check=False)
