@@ -13,7 +13,10 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -144,3 +147,36 @@ def test_every_module_the_operator_side_imports_is_declared() -> None:
     assert {"fabric", "ruamel"} <= imports.keys(), f"expected fabfile's imports found, got {sorted(imports)}"
     problems = undeclared(imports, declared("dev"))
     assert not problems, f"expected every operator-side import declared (runtime or dev): {problems}"
+
+
+@pytest.mark.slow
+def test_the_hosts_install_from_the_lock_refuses_a_wheel_whose_bytes_changed(tmp_path: Path) -> None:
+    """What the role does on the host, with real pip: the locked wheels install with --require-hashes, and
+    the same install fails once one wheel's bytes differ from the lock's hash.  The wheels come from
+    build_wheelhouse.py (pip download from the configured package index, cached like a deploy's)."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if python not in LOCK_PYTHONS:
+        pytest.skip(f"no lock for this Python ({python})")
+    cache = Path(os.environ.get("CLOUDPYPI_CACHE") or Path.home() / ".cache" / "cloudpypi") / "wheelhouse"
+    built = subprocess.run([sys.executable, str(ROOT / "roles/sync_service/files/build_wheelhouse.py"),
+                            "--source", str(ROOT), "--cache", str(cache), "--python-version", python,
+                            "--arch", os.uname().machine], capture_output=True, text=True, timeout=900, check=False)
+    assert built.returncode == 0, f"expected the wheelhouse built, got:\n{built.stderr[-2000:]}"
+    wheels = tmp_path / "wheels"
+    shutil.copytree(json.loads(built.stdout)["deps_dir"], wheels)
+
+    def install(target: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--no-index", "--no-cache-dir",
+                               "--disable-pip-version-check", "--require-hashes", "--only-binary", ":all:",
+                               "--find-links", str(wheels), "--target", str(tmp_path / target),
+                               "--requirement", str(wheels / "requirements.txt")],
+                              capture_output=True, text=True, timeout=600, check=False,
+                              env={**os.environ, "PIP_CONFIG_FILE": os.devnull})
+
+    good = install("good")
+    assert good.returncode == 0, f"expected the locked wheels to install, got:\n{good.stderr[-2000:]}"
+    victim = sorted(wheels.glob("six-*.whl"))[0]
+    victim.write_bytes(victim.read_bytes() + b"\0")  # one byte more: a different file, same name
+    tampered = install("tampered")
+    assert tampered.returncode != 0, "expected pip to refuse a wheel whose hash is not the lock's"
+    assert "DO NOT MATCH THE HASHES" in tampered.stderr and "six" in tampered.stderr, tampered.stderr[-2000:]

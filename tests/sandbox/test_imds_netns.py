@@ -76,8 +76,9 @@ def nft() -> str:
     if shutil.which("unshare") is None or shutil.which("setpriv") is None:
         pytest.skip("needs unshare and setpriv (util-linux)")
     if shutil.which("nft") is None:
-        install = subprocess.run(["apt-get", "install", "-y", "-qq", "nftables"], capture_output=True, text=True,
-                                 timeout=600, check=False)
+        install = subprocess.run(["sh", "-c", "apt-get install -y -qq nftables || "
+                                  "{ apt-get update -qq && apt-get install -y -qq nftables; }"],
+                                 capture_output=True, text=True, timeout=900, check=False)
         if install.returncode != 0 or shutil.which("nft") is None:
             pytest.skip(f"nftables is not installed and apt-get could not install it: {install.stderr[-500:]}")
     probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True, check=False)
@@ -132,3 +133,17 @@ def test_loading_the_rules_twice_replaces_the_table_instead_of_failing(nft, tmp_
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, f"expected a second load to succeed, got:\n{proc.stderr}"
     assert proc.stdout.count("table inet cloudpypi_imds") == 1, f"expected one table, got:\n{proc.stdout}"
+
+
+def test_the_roles_validate_step_checks_without_loading_and_refuses_an_unknown_account(nft, tmp_path) -> None:
+    # The role validates the file with `nft -c -f` before it replaces the old one (when loading is on).
+    good = render(tmp_path, ["root"])
+    check = subprocess.run(["unshare", "--net", "sh", "-c", f"nft -c -f {good} && nft list ruleset"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode == 0 and check.stdout.strip() == "", (
+        f"expected the check to pass and load nothing, got exit {check.returncode}: {check.stdout}{check.stderr}")
+    (tmp_path / "bad").mkdir()
+    bad = render(tmp_path / "bad", ["root", "no-such-account-here"])
+    refused = subprocess.run(["unshare", "--net", "nft", "-c", "-f", str(bad)], capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert refused.returncode != 0, "expected nft to refuse a rule naming an account that does not exist"

@@ -17,9 +17,11 @@ pytestmark = pytest.mark.sandbox
 
 RUNNER = "/opt/cloudpypi/bin/cloudpypi-service"
 RULES = "/etc/nftables.d/cloudpypi-imds.nft"
-# Where a refused run could have left something.  (/run and the journal are written by sudo itself.)
+# Where a refused run could have left something.  (/run and the journal are written by sudo itself, and
+# systemd makes /tmp/systemd-private-* for services that start meanwhile.)
 WATCHED = ("/tmp", "/var/tmp", "/dev/shm", "/var/lib/cloudpypi", "/var/cache/cloudpypi", "/etc", "/opt", "/home",
            "/root", "/srv")
+SERVICE_DIRS = ("/var/lib/cloudpypi", "/var/cache/cloudpypi")
 HOSTILE = [
     ["sync", "--target", "/tmp/pwned-target"],
     ["sync", "--target=s3://attacker-bucket"],
@@ -76,6 +78,11 @@ def test_the_rules_are_not_loaded_into_the_sandbox_which_shares_this_machines_ne
 # --- the runner ---------------------------------------------------------------------------------------
 
 
+def service_invocation(host) -> str:
+    """The sync service's current or last run (a new id each run), and whether it is running now."""
+    return host.check_output("systemctl show cloudpypi-sync.service --property=InvocationID,ActiveState")
+
+
 def test_the_runner_refuses_hostile_arguments_from_a_member_without_sudo_and_writes_nothing(host, team_members):
     members = plain_members(team_members)
     if not members:
@@ -83,17 +90,24 @@ def test_the_runner_refuses_hostile_arguments_from_a_member_without_sudo_and_wri
     name = members[0]
     marker = f"/var/tmp/.cloudpypi-lockdown-{uuid.uuid4().hex}"
     with host.sudo():
+        before = service_invocation(host)
         host.check_output(f"touch {marker}")  # anything modified after this is a new write
         results = {}
         for args in HOSTILE:
             command = shlex.join(["sudo", "-n", "-u", "cloudpypi", RUNNER, *args])
             results[" ".join(args)] = host.run(f"sudo -u {name} {command}")
-        new = host.run(f"find {' '.join(WATCHED)} -xdev -newer {marker} ! -path {marker} 2>/dev/null").stdout
+        # The timer's own run may write the service's directories meanwhile; then only they are left out.
+        timer_ran = service_invocation(host) != before or "ActiveState=activ" in before  # active, activating
+        watched = [p for p in WATCHED if not (timer_ran and p in SERVICE_DIRS)]
+        new = host.run(f"find {' '.join(watched)} -xdev -newer {marker} ! -path {marker} "
+                       "! -path '/tmp/systemd-private-*' ! -path '/var/tmp/systemd-private-*' 2>/dev/null").stdout
+        named = host.run("ls -d /tmp/pwned* 2>/dev/null").stdout
         host.run(f"rm -f {marker}")
     for args, result in results.items():
         assert result.rc == 77, f"expected `{args}` refused by the runner (exit 77), got {result.rc}: {result.stderr}"
         assert "cloudpypi-service: refused:" in result.stderr, f"expected a clear refusal for `{args}`: {result.stderr}"
         assert result.stdout == "", f"expected the engine never started for `{args}`, got {result.stdout!r}"
+    assert named.strip() == "", f"expected none of the paths the hostile arguments named, found:\n{named}"
     assert new.strip() == "", f"expected nothing written anywhere by refused runs, found:\n{new}"
 
 
