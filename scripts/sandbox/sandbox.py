@@ -363,8 +363,10 @@ def boot(settings: Settings) -> int:
 
 
 def moto_answers(url: str) -> bool:
+    # The dashboard page is small and fixed; data.json is the whole state, megabytes after a deploy,
+    # and too slow to be a liveness probe.
     try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2) as resp:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=5) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False

@@ -126,7 +126,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path | Non
                 f"moto_server exited with code {process.returncode} before answering:\n{output}"
             )
         try:
-            with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2) as response:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=5) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError) as exc:
