@@ -554,12 +554,14 @@ class Syncer:
                 state.set(FILES_ACCOUNTED, "1")
                 state.set("origin", self.origin.base)
                 state.set("filters", self.config.filters.fingerprint())
-                self._checkpoint(state, decision.new_serial if full_run else state.serial, final=True)
+                # Recorded before the final checkpoint so that its save carries them: one state upload
+                # per run on S3, not two (a failure in the checkpoint still ends as "failed" below).
                 state.set("last_run", time.time())
                 state.set("last_result", "ok" if report.ok else "failed")
                 if report.ok:
                     state.set("last_success", time.time())
-                state.save()
+                self._checkpoint(state, decision.new_serial if full_run else state.serial, final=True)
+                state.save()  # uploads nothing when the checkpoint's save already holds every change
                 report.serial_after = state.serial
         except Stopping as exc:
             report.stopped = True
