@@ -446,8 +446,9 @@ class Syncer:
         """Streamed from the state's cursor: 700,000 projects never sit in memory at once.
 
         One pass renders both forms and writes the three pages side by side (the two HTML pages are the
-        same bytes, hashed once); they are published JSON first, as before.  Three passes (one per page)
-        cost about twice the CPU (docs/DESIGN.md, "CPU per byte on the large-file path").
+        same bytes, hashed once); they are published JSON first, as before.  Three passes (one per page,
+        escaping every name) cost about four times the CPU (docs/DESIGN.md, "CPU per byte on the
+        large-file path").
         """
         keys = ("simple/index.v1_json", "simple/index.v1_html", "simple/index.html")
         stagings = [self.storage.new_staging() for _key in keys]
