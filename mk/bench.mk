@@ -1,7 +1,7 @@
 # `make bench`: cloudpypi sync against the raw transfer limit, the verifying limit (raw + SHA-256) and
 # bandersnatch 8.2.0, on two corpora (small files, and PyPI's size mix by bytes), folder targets on a
 # fresh ext4 per run (docs/BENCHMARKS.md).  BENCH_SCALE=small for a run of a few minutes (the large-file
-# corpus then fits in about 0.5 GB); the default takes about half an hour.  BENCH_CORPUS=large-files
+# corpus then fits in about 0.5 GB); the default takes about 45 minutes.  BENCH_CORPUS=large-files
 # measures one corpus only; BENCH_FS=tmpfs writes the mirrors to fresh folders on a tmpfs instead.
 BENCH_SCALE ?= default
 

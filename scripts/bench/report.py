@@ -432,8 +432,10 @@ def markdown(doc: Document) -> str:
         out += ["", NOTES.read_text().rstrip()]
     if doc.bandersnatch_problem:
         out += ["", f"bandersnatch could not be run: {doc.bandersnatch_problem}"]
-    out += ["", "## Commands", "", "```", "make bench                     # default scale: 500 projects, 3 rounds",
-            "BENCH_SCALE=small make bench   # 60 projects, a few minutes",
+    out += ["", "## Commands", "", "```",
+            "make bench                     # default scale: 500 + 150 projects (two corpora), 3 rounds",
+            "BENCH_SCALE=small make bench   # 60 + 30 projects, a few minutes",
+            "BENCH_CORPUS=large-files make bench   # one corpus only; BENCH_FS=tmpfs: no ext4 mounts",
             "python -m bench.run --out docs/BENCHMARKS.md   # what make bench runs, with PYTHONPATH=scripts",
             "```", "",
             "Each measured child process, as run (ports and scratch paths vary per run).  Every process gets "

@@ -16,7 +16,15 @@ COMMANDS: tuple[str, ...] = ("sync", "verify", "status", "costs", "serve", "inva
                              "report", "export", "import_", "forecast")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The subcommand argv names (its first word that is not an option), when it is a known one."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with `only` the parser of one subcommand: importing every command module
+    (verify, costs, closure and what they import) cost more CPU than a whole no-op sync."""
     parser = argparse.ArgumentParser(
         prog="cloudpypi",
         description="Mirror PyPI (or any PEP 503/691 index) into a folder or an S3 bucket.",
@@ -25,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in (only,) if only else COMMANDS:
         importlib.import_module(f"cloudpypi.commands.{name}").add_parser(subparsers)
     return parser
 
@@ -39,7 +47,8 @@ def configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     try:

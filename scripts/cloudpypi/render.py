@@ -9,13 +9,15 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any
-
-import jinja2
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cloudpypi.model import DistFile, ProjectPage, RootEntry
 from cloudpypi.paths import relative_link
+
+if TYPE_CHECKING:
+    import jinja2
 
 API_VERSION = "1.1"
 PAGE_NAMES = ("index.v1_json", "index.v1_html", "index.html")
@@ -23,6 +25,8 @@ PAGE_NAMES = ("index.v1_json", "index.v1_html", "index.html")
 
 @functools.cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # imported on first use: a no-op sync renders no page and skips its import cost
+
     return jinja2.Environment(
         loader=jinja2.PackageLoader("cloudpypi", "templates"),
         autoescape=True,
@@ -116,6 +120,42 @@ _ROOT_HTML_HEAD = (
     '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="1.1">\n'
     "    <title>Simple index</title>\n  </head>\n  <body>\n"
 )
+
+
+# Names with nothing to escape in JSON or HTML: every name the state holds once it passed normalization.
+_PLAIN_NAMES = re.compile(r"[a-z0-9._\n-]*\Z")
+
+
+def iter_root_parts(batches: Iterable[Sequence[tuple[str, int | None]]],
+                    serial: int | None) -> Iterator[tuple[bytes, bytes]]:
+    """The root index in both forms at once, from batches of (name, last serial) rows in order:
+    (JSON bytes, HTML bytes) pairs whose concatenations are exactly iter_root_json and iter_root_html.
+
+    One pass over the state serves the three root pages (the two HTML pages are the same bytes).
+    A batch of plain names (`[a-z0-9._-]`, what normalization leaves) is formatted without a
+    json.dumps or html.escape call per name; any other batch takes the escaping path.
+    """
+    meta = json.dumps({"api-version": API_VERSION, "_last-serial": serial}, separators=(",", ":"))
+    json_head, html_head = f'{{"meta":{meta},"projects":['.encode(), _ROOT_HTML_HEAD.encode()
+    first = True
+    for rows in batches:
+        if not rows:
+            continue
+        if _PLAIN_NAMES.match("\n".join(name for name, _serial in rows)):
+            objects = ",".join([f'{{"name":"{name}","_last-serial":{"null" if last is None else int(last)}}}'
+                                for name, last in rows])
+            links = "".join([f'    <a href="{name}/">{name}</a><br />\n' for name, _last in rows])
+        else:
+            dumps, escape = json.dumps, html.escape
+            objects = ",".join(['{"name":' + dumps(name) + ',"_last-serial":'
+                                + ("null" if last is None else str(int(last))) + "}" for name, last in rows])
+            links = "".join([f'    <a href="{escape(name)}/">{escape(name)}</a><br />\n' for name, _last in rows])
+        text = objects if first else "," + objects
+        yield ((json_head if first else b"") + text.encode(), (html_head if first else b"") + links.encode())
+        first = False
+    if first:
+        yield json_head, html_head
+    yield b"]}", b"  </body>\n</html>\n"
 
 
 def iter_root_html(entries: Iterable[RootEntry], batch: int = 4096) -> Iterator[bytes]:

@@ -61,6 +61,10 @@ class State:
         self.local_path = local_path
         self.remote = remote
         self._batch_started = 0.0
+        # S3: the row-change count (sqlite3 total_changes) at which the local copy equals the uploaded
+        # one, or None when it may differ.  save() skips the upload while nothing changed since: a
+        # no-op sync then makes no state PUT and HEAD.
+        self._uploaded_at: int | None = None
 
     # -- opening and saving --------------------------------------------------
     @classmethod
@@ -90,7 +94,10 @@ class State:
             for suffix in ("-wal", "-shm", "-journal"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
             etag_file.write_text(remote.etag or "")
-        return cls(cls._connect(path, read_only), storage, path, remote=True)._start_journal(read_only)
+        state = cls(cls._connect(path, read_only), storage, path, remote=True)
+        if remote is not None:  # the local copy is now the uploaded state (same etag, or just fetched)
+            state._uploaded_at = state.db.total_changes
+        return state._start_journal(read_only)
 
     @staticmethod
     def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
@@ -151,6 +158,8 @@ class State:
         if not self.remote:
             self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
             return
+        if self._uploaded_at is not None and self.db.total_changes == self._uploaded_at:
+            return  # nothing changed since the copy in the bucket was written or fetched
         fd, snapshot = tempfile.mkstemp(prefix="state-", suffix=".sqlite", dir=self.local_path.parent)
         os.close(fd)
         try:
@@ -164,6 +173,7 @@ class State:
         self.storage.write_bytes(STATE_KEY, data, content_type="application/vnd.sqlite3")
         info = self.storage.stat(STATE_KEY)
         (self.local_path.parent / "state.etag").write_text((info.etag if info else "") or "")
+        self._uploaded_at = self.db.total_changes
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -178,7 +188,7 @@ class State:
     def set(self, key: str, value: str | int | float | None) -> None:
         if value is None:
             self.db.execute("DELETE FROM meta WHERE key=?", (key,))
-        else:
+        elif self.get(key) != str(value):  # an unchanged value is no change (see save())
             self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(value)))
 
     @property
@@ -214,6 +224,12 @@ class State:
         cursor = self.db.execute("SELECT name, files FROM projects ORDER BY name")
         while rows := cursor.fetchmany(8192):
             yield from rows
+
+    def iter_project_rows(self, batch: int = 8192) -> Iterator[list[tuple[str, int | None]]]:
+        """(name, serial) rows in name order, a batch at a time: the root index's fast path."""
+        cursor = self.db.execute("SELECT name, serial FROM projects ORDER BY name")
+        while rows := cursor.fetchmany(batch):
+            yield rows
 
     def project_names(self) -> Iterator[str]:
         for entry in self.iter_projects():

@@ -34,7 +34,7 @@ from cloudpypi.model import DistFile, ProjectPage, ProjectResult, RootEntry, che
 from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
 from cloudpypi.progress import Progress
-from cloudpypi.render import iter_root_html, iter_root_json, page_keys, parse_mirror_json, render_project
+from cloudpypi.render import iter_root_parts, page_keys, parse_mirror_json, render_project
 from cloudpypi.report import Failure, Report, Skipped
 from cloudpypi.state import State
 from cloudpypi.storage import Storage, open_target
@@ -468,10 +468,39 @@ class Syncer:
                              cache_control=page_cache_control(self.config.index_max_age))
 
     def _write_root(self, state: State, serial: int | None) -> None:
-        """Streamed from the state's cursor: 700,000 projects never sit in memory at once."""
-        self._publish_stream("simple/index.v1_json", iter_root_json(state.iter_projects(), serial))
-        for key in ("simple/index.v1_html", "simple/index.html"):
-            self._publish_stream(key, iter_root_html(state.iter_projects()))
+        """Streamed from the state's cursor: 700,000 projects never sit in memory at once.
+
+        One pass renders both forms and writes the three pages side by side (the two HTML pages are the
+        same bytes, hashed once); they are published JSON first, as before.  Three passes (one per page,
+        escaping every name) cost about four times the CPU (docs/DESIGN.md, "CPU per byte on the
+        large-file path").
+        """
+        keys = ("simple/index.v1_json", "simple/index.v1_html", "simple/index.html")
+        stagings = [self.storage.new_staging() for _key in keys]
+        digests, sizes = [hashlib.sha256(), hashlib.sha256()], [0, 0]
+        try:
+            for json_part, html_part in iter_root_parts(state.iter_project_rows(), serial):
+                stagings[0].write(json_part)
+                stagings[1].write(html_part)
+                stagings[2].write(html_part)
+                digests[0].update(json_part)
+                digests[1].update(html_part)
+                sizes[0] += len(json_part)
+                sizes[1] += len(html_part)
+        except BaseException:
+            for staging in stagings:
+                self.storage.discard(staging)
+            raise
+        cache_control = page_cache_control(self.config.index_max_age)
+        for number, (key, staging) in enumerate(zip(keys, stagings, strict=True)):
+            form = min(number, 1)
+            try:
+                self.storage.publish(staging, key, sha256=digests[form].hexdigest(), size=sizes[form],
+                                     content_type=content_type_for(key), cache_control=cache_control)
+            except BaseException:
+                for rest in stagings[number + 1:]:
+                    self.storage.discard(rest)
+                raise
         self.report.changed_paths.append("/simple/")
         self.report.pages_written += 3
 
@@ -557,12 +586,14 @@ class Syncer:
                 state.set(FILES_ACCOUNTED, "1")
                 state.set("origin", self.origin.base)
                 state.set("filters", self.config.filters_fingerprint())
-                self._checkpoint(state, decision.new_serial if full_run else state.serial, final=True)
+                # Recorded before the final checkpoint so that its save carries them: one state upload
+                # per run on S3, not two (a failure in the checkpoint still ends as "failed" below).
                 state.set("last_run", time.time())
                 state.set("last_result", "ok" if report.ok else "failed")
                 if report.ok:
                     state.set("last_success", time.time())
-                state.save()
+                self._checkpoint(state, decision.new_serial if full_run else state.serial, final=True)
+                state.save()  # uploads nothing when the checkpoint's save already holds every change
                 report.serial_after = state.serial
         except Stopping as exc:
             report.stopped = True

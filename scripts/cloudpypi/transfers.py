@@ -7,8 +7,9 @@ measurements).  Transfer processes split the same concurrency over P interpreter
 
 A run starts with the sync's own threads, and only once it has handed out PROCESS_AFTER_FILES files
 does it start the processes, so small runs (a few projects, an incremental run) pay nothing for
-them.  Each process builds its own storage and origin clients from the run's Config and takes files
-from one shared queue, so a process busy with a 300 MB wheel does not hold others back.
+them; nor do runs whose files average a MiB or more (PROCESS_MAX_MEAN_BYTES), unless processes
+were asked for.  Each process builds its own storage and origin clients from the run's Config and
+takes files from one shared queue, so a process busy with a 300 MB wheel does not hold others back.
 
 Processes are plain `python -c` children fed over two pipes (no multiprocessing start method, so no
 resource-tracker process and nothing forked from a threaded parent).  They ignore SIGINT/SIGTERM (the
@@ -46,6 +47,10 @@ log = logging.getLogger(__name__)
 
 PROCESS_AFTER_FILES = 32
 ALIVE_SECONDS = 1.0  # a transfer process says "bytes are arriving" at most this often (the run's watchdog)
+# Automatic processes only for runs of small files: with a mean of a MiB or more per file, a download
+# is mostly recv, SHA-256 and write in C with the interpreter lock released, and the processes' start-up
+# and hand-off cost more CPU than they save (docs/DESIGN.md, "CPU per byte on the large-file path").
+PROCESS_MAX_MEAN_BYTES = 1 << 20
 
 
 class TransferError(CloudPyPIError):
@@ -84,18 +89,27 @@ class Transfers:
         self.on_bytes = on_bytes  # called when a transfer process reports bytes arriving
         # never more processes than downloads: a process without a thread would only hold files back
         self.processes = min(auto_processes(config) if processes is None else processes, config.workers)
+        self._chosen = processes is not None or bool(config.processes)  # asked for: no size rule
         self._handed_out = 0
+        self._handed_bytes = 0
         self._group: ProcessGroup | None = None
         self._lock = threading.Lock()
 
     def submit(self, item: DistFile, check_target: bool) -> cf.Future[Fetched]:
         with self._lock:
             if self._group is None:
-                if self.processes <= 1 or self._handed_out < PROCESS_AFTER_FILES:
+                if self.processes <= 1 or not self._processes_pay():
                     self._handed_out += 1
+                    self._handed_bytes += item.size or 0
                     return self.pool.submit(self.fetcher.ensure, item, check_target)
                 self._group = ProcessGroup(self.config, self.processes, self.on_bytes)
         return self._group.submit(item, check_target)
+
+    def _processes_pay(self) -> bool:
+        """Enough files handed out, and (unless processes were asked for) small ones on average."""
+        if self._handed_out < PROCESS_AFTER_FILES:
+            return False
+        return self._chosen or self._handed_bytes < PROCESS_MAX_MEAN_BYTES * self._handed_out
 
     @property
     def started_processes(self) -> int:

@@ -225,3 +225,23 @@ def test_closure_requirement_files_are_relative_to_the_config_file_and_bad_table
     config_file.write_text('[closure]\nrequirements = ["idna"]\nreleases = "everything"\n')
     with pytest.raises(ConfigError):
         load_config(config_file)
+
+
+@pytest.mark.parametrize("rows", [
+    [],
+    [("requests", 7)],
+    [("a-b", 1), ("c.d_e", None), ('x<"y>&', 3), ("zz", 5)],
+    [(f"project-{i:05d}", i) for i in range(9000)],
+], ids=["empty", "one", "names-needing-escapes", "several-batches"])
+def test_one_pass_root_render_gives_the_same_bytes_as_the_per_page_renderers(rows) -> None:
+    from cloudpypi.model import RootEntry
+    from cloudpypi.render import iter_root_html, iter_root_json, iter_root_parts
+
+    batches = [rows[start:start + 4096] for start in range(0, len(rows), 4096)]
+    parts = list(iter_root_parts(batches, 42))
+    entries = [RootEntry(name, serial) for name, serial in rows]
+    json_bytes, html_bytes = b"".join(p[0] for p in parts), b"".join(p[1] for p in parts)
+    assert json_bytes == b"".join(iter_root_json(entries, 42)), "expected the one-pass JSON root to match"
+    assert html_bytes == b"".join(iter_root_html(entries)), "expected the one-pass HTML root to match"
+    assert [p["name"] for p in json.loads(json_bytes)["projects"]] == [name for name, _serial in rows], (
+        "expected the JSON root to list every name, in order, unescaped after parsing")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 from cloudpypi.render import parse_mirror_json
 from engine.conftest import cloudpypi
 
 
 def sync(origin, bucket, moto, tmp_path, *extra):
+    # os.environ carries PYTHONPATH (tests/conftest.py): without it the child would import whatever
+    # cloudpypi the interpreter has installed, not this checkout's.
+    env = moto.env({**os.environ, "CLOUDPYPI_STATE_DIR": str(tmp_path / "state")})
     return cloudpypi("sync", "--origin", origin.url, "--target", f"s3://{bucket}/pypi", "--no-progress", *extra,
-                     env=moto.env({"CLOUDPYPI_STATE_DIR": str(tmp_path / "state")}), report=tmp_path / "r.json")
+                     env=env, report=tmp_path / "r.json")
 
 
 def test_s3_objects_carry_content_types_cache_control_and_sha256(origin, bucket, moto, tmp_path):
@@ -56,7 +60,7 @@ def test_s3_mirror_continues_from_another_host_and_noop_costs_one_request(origin
 
 def test_s3_verify_uses_metadata_and_repair_fixes_a_damaged_object(origin, bucket, moto, tmp_path):
     assert sync(origin, bucket, moto, tmp_path).returncode == 0
-    env = moto.env({"CLOUDPYPI_STATE_DIR": str(tmp_path / "state")})
+    env = moto.env({**os.environ, "CLOUDPYPI_STATE_DIR": str(tmp_path / "state")})
     target = f"s3://{bucket}/pypi"
     config = tmp_path / "verify.toml"  # the origin that --repair re-fetches from (--origin checks against it)
     config.write_text(f'[mirror]\norigin = "{origin.url}"\n')
@@ -72,3 +76,14 @@ def test_s3_verify_uses_metadata_and_repair_fixes_a_damaged_object(origin, bucke
     assert fixed.returncode == 0, fixed
     status = cloudpypi("status", "--target", target, "--origin", origin.url, "--json", env=env)
     assert json.loads(status.stdout)["lag"] == 0, status
+
+
+def test_s3_noop_sync_uploads_the_state_once(origin, bucket, moto, tmp_path):
+    assert sync(origin, bucket, moto, tmp_path).returncode == 0
+    s3 = moto.client("s3")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})  # count the PUTs
+    run = sync(origin, bucket, moto, tmp_path)
+    assert run.returncode == 0, run
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="pypi/.cloudpypi/state.sqlite").get("Versions", [])
+    uploads = [v for v in listed if v["VersionId"] != "null"]  # "null": the version from before versioning
+    assert len(uploads) == 1, f"expected a no-op sync to upload the state once (its last run), got {len(uploads)}"

@@ -107,6 +107,43 @@ def test_split_and_the_automatic_process_count() -> None:
     assert auto_processes(Config(target="/srv/mirror", workers=10)) == max(1, min(cpus, 4, 5))
 
 
+@pytest.mark.parametrize(("size", "processes", "expect_started"), [
+    (100_000, None, True),  # small files, automatic: the processes pay for themselves
+    (5_000_000, None, False),  # big files, automatic: downloads stay in the sync's own threads
+    (5_000_000, 2, True),  # asked for: started whatever the sizes
+], ids=["small-auto", "big-auto", "big-asked-for"])
+def test_automatic_transfer_processes_start_only_for_runs_of_small_files(
+        monkeypatch: pytest.MonkeyPatch, size: int, processes: int | None, expect_started: bool) -> None:
+    import cloudpypi.transfers as transfers
+    from cloudpypi.model import DistFile
+
+    started: list[int] = []
+
+    class Group:
+        count = 2
+
+        def submit(self, item: DistFile, check_target: bool) -> str:
+            return "in a transfer process"
+
+    class Pool:
+        def submit(self, function: object, *args: object) -> str:
+            return "in-process"
+
+    monkeypatch.setattr(transfers, "ProcessGroup", lambda config, count: started.append(count) or Group())
+    class Fetcher:
+        def ensure(self, item: DistFile, check_target: bool) -> None: ...
+
+    chosen = Transfers(Config(target="/srv/mirror", workers=10), Fetcher(), Pool(), processes)  # type: ignore[arg-type]
+    chosen.processes = 2  # as on a 2-core host, whatever this one has
+    where = [chosen.submit(DistFile(f"f{n}.whl", f"https://o/f{n}.whl", "0" * 64, size=size), False)
+             for n in range(PROCESS_AFTER_FILES + 5)]
+    assert bool(started) == expect_started, (
+        f"expected transfer processes {'started' if expect_started else 'not started'} for {size}-byte files "
+        f"(processes={processes}), got {started}")
+    assert where[:PROCESS_AFTER_FILES] == ["in-process"] * PROCESS_AFTER_FILES, "the first files stay in-process"
+    assert where[-1] == ("in a transfer process" if expect_started else "in-process")
+
+
 def test_processes_build_the_same_mirror_as_threads(cli: Cli, origin: OriginServer, corpus: Corpus,
                                                     tmp_path: Path) -> None:
     by_threads = cli.sync(origin.url, str(tmp_path / "threads"), extra=["--processes", "1"])

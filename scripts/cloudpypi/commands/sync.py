@@ -31,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, metavar="N", help="concurrent downloads (default from config: 10)")
     parser.add_argument("--processes", type=int, metavar="N",
                         help="transfer processes that share the downloads (default from config: 0 = one per CPU, "
-                             "at most 4; 1 = all in this process)")
+                             "at most 4, once the files average under 1 MiB; 1 = all in this process)")
     parser.add_argument("--stall-timeout", type=float, metavar="SECONDS",
                         help="stop the run when it makes no progress for this long (default from config: 1800; "
                              "0 = never); the next run resumes")
