@@ -107,7 +107,13 @@ class State:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL" if not read_only else "PRAGMA query_only=1")
             db.execute("PRAGMA synchronous=NORMAL")
-        if not read_only or not path.exists():
+        if read_only and path.exists() and db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
+            # a state file created by a run killed before its first write: as good as no state at all
+            db.close()
+            db = sqlite3.connect(":memory:")
+            db.executescript(_SCHEMA)
+        elif not read_only or not path.exists():
             db.executescript(_SCHEMA)
         version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if version is None and not read_only:
