@@ -61,7 +61,7 @@ def fab(moto: MotoServer, inventory: Path, *args: str, cache: Path) -> subproces
 
 
 def buckets(moto: MotoServer) -> list[str]:
-    return [b["Name"] for b in moto.client("s3").list_buckets()["Buckets"]]
+    return sorted(b["Name"] for b in moto.client("s3").list_buckets()["Buckets"])
 
 
 def test_an_unfiltered_pypi_mirror_over_a_500_usd_budget_stops_before_provisioning_and_accept_cost_overrides(
@@ -83,14 +83,14 @@ def test_an_unfiltered_pypi_mirror_over_a_500_usd_budget_stops_before_provisioni
 
     accepted = fab(moto, inventory, "deploy", "--playbook", "aws", "--accept-cost", cache=tmp_path / "cache")
     assert accepted.returncode == 0, f"--accept-cost must override the gate: {explain(accepted)}"
-    assert buckets(moto) == [BUCKET]
+    assert buckets(moto) == sorted([BUCKET, f"{BUCKET}-logs"]), "expected the mirror and its access-log bucket"
 
     refused = fab(moto, inventory, "teardown", cache=tmp_path / "cache")
     assert refused.returncode == 1 and "Not confirmed" in refused.stderr, explain(refused)
-    assert buckets(moto) == [BUCKET], "an unconfirmed teardown deletes nothing"
+    assert buckets(moto) == sorted([BUCKET, f"{BUCKET}-logs"]), "an unconfirmed teardown deletes nothing"
     removed = fab(moto, inventory, "teardown", "--yes", cache=tmp_path / "cache")
     assert removed.returncode == 0, explain(removed)
-    assert buckets(moto) == [], "fab teardown --yes deletes the bucket"
+    assert buckets(moto) == [f"{BUCKET}-logs"], "fab teardown --yes deletes the mirror bucket and keeps the logs"
 
 
 def test_the_inventory_flag_accepts_the_cost_too(moto: MotoServer, tmp_path: Path) -> None:
