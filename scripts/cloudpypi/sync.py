@@ -12,7 +12,6 @@ import concurrent.futures as cf
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import logging
 import os
 import queue
@@ -34,8 +33,9 @@ from cloudpypi.model import DistFile, ProjectPage, ProjectResult, RootEntry, che
 from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
 from cloudpypi.progress import Progress
-from cloudpypi.render import iter_root_parts, page_keys, parse_mirror_json, render_project
+from cloudpypi.render import page_keys, parse_mirror_json, render_project
 from cloudpypi.report import Failure, Report, Skipped
+from cloudpypi.rootindex import publish_root_index
 from cloudpypi.state import State
 from cloudpypi.storage import Storage, open_target
 from cloudpypi.storage.content import content_type_for, page_cache_control
@@ -453,54 +453,9 @@ class Syncer:
             state.forget_project(name)
         self.report.changed_paths.append(f"/simple/{name}/")
 
-    def _publish_stream(self, key: str, chunks: Iterator[bytes]) -> None:
-        staging = self.storage.new_staging()
-        digest, size = hashlib.sha256(), 0
-        try:
-            for chunk in chunks:
-                staging.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        except BaseException:
-            self.storage.discard(staging)
-            raise
-        self.storage.publish(staging, key, sha256=digest.hexdigest(), size=size, content_type=content_type_for(key),
-                             cache_control=page_cache_control(self.config.index_max_age))
-
     def _write_root(self, state: State, serial: int | None) -> None:
-        """Streamed from the state's cursor: 700,000 projects never sit in memory at once.
-
-        One pass renders both forms and writes the three pages side by side (the two HTML pages are the
-        same bytes, hashed once); they are published JSON first, as before.  Three passes (one per page,
-        escaping every name) cost about four times the CPU (docs/DESIGN.md, "CPU per byte on the
-        large-file path").
-        """
-        keys = ("simple/index.v1_json", "simple/index.v1_html", "simple/index.html")
-        stagings = [self.storage.new_staging() for _key in keys]
-        digests, sizes = [hashlib.sha256(), hashlib.sha256()], [0, 0]
-        try:
-            for json_part, html_part in iter_root_parts(state.iter_project_rows(), serial):
-                stagings[0].write(json_part)
-                stagings[1].write(html_part)
-                stagings[2].write(html_part)
-                digests[0].update(json_part)
-                digests[1].update(html_part)
-                sizes[0] += len(json_part)
-                sizes[1] += len(html_part)
-        except BaseException:
-            for staging in stagings:
-                self.storage.discard(staging)
-            raise
-        cache_control = page_cache_control(self.config.index_max_age)
-        for number, (key, staging) in enumerate(zip(keys, stagings, strict=True)):
-            form = min(number, 1)
-            try:
-                self.storage.publish(staging, key, sha256=digests[form].hexdigest(), size=sizes[form],
-                                     content_type=content_type_for(key), cache_control=cache_control)
-            except BaseException:
-                for rest in stagings[number + 1:]:
-                    self.storage.discard(rest)
-                raise
+        publish_root_index(self.storage, state.iter_project_rows(), serial,
+                           page_cache_control(self.config.index_max_age))
         self.report.changed_paths.append("/simple/")
         self.report.pages_written += 3
 

@@ -129,7 +129,8 @@ def test_automatic_transfer_processes_start_only_for_runs_of_small_files(
         def submit(self, function: object, *args: object) -> str:
             return "in-process"
 
-    monkeypatch.setattr(transfers, "ProcessGroup", lambda config, count, on_bytes=None: started.append(count) or Group())
+    monkeypatch.setattr(transfers, "ProcessGroup",
+                        lambda config, count, on_bytes=None: started.append(count) or Group())
     class Fetcher:
         def ensure(self, item: DistFile, check_target: bool) -> None: ...
 

@@ -36,7 +36,8 @@ from cloudpypi.errors import BundleRefused
 from cloudpypi.lock import TargetLock
 from cloudpypi.model import ProjectPage
 from cloudpypi.plan import file_keys, removal_keys
-from cloudpypi.render import iter_root_html, iter_root_json, page_keys, parse_mirror_json
+from cloudpypi.render import page_keys, parse_mirror_json
+from cloudpypi.rootindex import publish_root_index
 from cloudpypi.state import State
 from cloudpypi.storage import Storage
 from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page_cache_control
@@ -367,23 +368,7 @@ class Importer:
         state.forget_project(name)
         self.result.removed += 1
 
-    def _publish_stream(self, key: str, chunks: Iterator[bytes]) -> None:
-        staging = self.storage.new_staging()
-        digest, size = hashlib.sha256(), 0
-        try:
-            for chunk in chunks:
-                staging.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        except BaseException:
-            self.storage.discard(staging)
-            raise
-        self.storage.publish(staging, key, sha256=digest.hexdigest(), size=size, content_type=content_type_for(key),
-                             cache_control=self.cache_control)
-
     def _write_root(self, state: State) -> None:
-        """The root index from the state, as the sync writes it: JSON first, then both HTML forms."""
-        self._publish_stream("simple/index.v1_json", iter_root_json(state.iter_projects(), self.manifest.to))
-        for key in ("simple/index.v1_html", "simple/index.html"):
-            self._publish_stream(key, iter_root_html(state.iter_projects()))
+        """The root index from the state, as the sync writes it."""
+        publish_root_index(self.storage, state.iter_project_rows(), self.manifest.to, self.cache_control)
         state.set("root_dirty", None)
