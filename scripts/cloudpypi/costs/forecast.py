@@ -21,6 +21,7 @@ from cloudpypi.costs.model import (
     CostEstimate,
     CostLine,
     forecast_mirror_cost,
+    human_bytes,
 )
 from cloudpypi.costs.prices import Prices
 
@@ -100,15 +101,6 @@ def forecast(size: MirrorSize, prices: Prices, deployment: Deployment, budget: D
 
 def usd(amount: Decimal) -> str:
     return f"${amount:,.2f}"
-
-
-def human_bytes(num: int) -> str:
-    value = float(num)
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if value < 1000 or unit == "PB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def verdict_line(result: Forecast) -> str:

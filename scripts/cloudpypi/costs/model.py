@@ -317,7 +317,7 @@ def forecast_mirror_cost(
         raise ValueError("sizes and counts cannot be negative")
     if not 0 <= cache_hit_ratio <= 1:
         raise ValueError(f"cache_hit_ratio must be between 0 and 1, got {cache_hit_ratio}")
-    notes = [f"a mirror of {_human_bytes(total_bytes)} in {files:,} files, {projects:,} projects"]
+    notes = [f"a mirror of {human_bytes(total_bytes)} in {files:,} files, {projects:,} projects"]
     if files_added_per_month is None:
         files_added_per_month = math.ceil(files * 0.02)
         notes.append(f"files added per month: 2% of the files ({files_added_per_month:,})")
@@ -329,7 +329,7 @@ def forecast_mirror_cost(
         downloads = math.ceil(monthly_egress_bytes / mean_file)
         viewer_requests_per_month = 2 * downloads
         notes.append(f"viewer requests: 2 per downloaded file, {downloads:,} files of mean size "
-                     f"{_human_bytes(int(mean_file))} in {_human_bytes(monthly_egress_bytes)} of egress")
+                     f"{human_bytes(int(mean_file))} in {human_bytes(monthly_egress_bytes)} of egress")
     runs = math.ceil(float(prices.hours_per_month) * 60 / sync_interval_min)
     notes.append(f"sync every {sync_interval_min} min: {runs:,} runs a month")
     misses = math.ceil(viewer_requests_per_month * (1 - cache_hit_ratio))
@@ -420,7 +420,8 @@ def thresholds_crossed(amount: Decimal, limit: Decimal, thresholds: Iterable[Dec
     return sorted(t for t in thresholds if percent >= t)
 
 
-def _human_bytes(num: int) -> str:
+def human_bytes(num: int) -> str:
+    """A size in decimal units, as the cost lines print it (1.5 GB)."""
     value = float(num)
     for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if value < 1000 or unit == "PB":
