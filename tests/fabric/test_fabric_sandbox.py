@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import urllib.request
@@ -181,8 +182,10 @@ def test_fab_verify_passes_on_the_synced_bucket(synced, deployed) -> None:
 def test_fab_verify_origin_checks_every_file_against_the_services_origin(synced, deployed) -> None:
     run = fab(deployed, "verify", "--origin")  # no URL: the service's configured origin (the tests' fake PyPI)
     assert run.returncode == 0, f"fab verify --origin failed: {explain(run)}"
-    assert "checked 3 file(s)" in run.stdout and "OK: every checked file has the bytes the origin publishes" \
-        in run.stdout, f"expected the three files checked against the origin: {explain(run)}"
+    # at least the three files `synced` stored; the in-flight test may have added its project before this one
+    checked = re.search(r"checked (\d+) file\(s\)", run.stdout)
+    assert checked and int(checked.group(1)) >= 3, f"expected every stored file checked: {explain(run)}"
+    assert "OK: every checked file has the bytes the origin publishes" in run.stdout, explain(run)
 
 
 def test_fab_invalidate_asks_the_distribution_fab_deploy_found(synced, deployed) -> None:
