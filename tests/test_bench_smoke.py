@@ -65,3 +65,18 @@ def test_bench_tiny_run_measures_every_tool_and_writes_the_report(tmp_path: Path
                            "--out", str(again)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, f"expected --render-only to exit 0, got {done.returncode}:\n{done.stderr[-2000:]}"
     assert again.read_text() == text, "expected --render-only to rewrite the same report from document.json"
+
+
+def test_rewriting_the_report_keeps_the_hand_measured_section(tmp_path: Path) -> None:
+    from bench.run import HAND_MEASURED, write_report
+
+    out = tmp_path / "BENCHMARKS.md"
+    hand = f"{HAND_MEASURED}\n\nverify --origin: 300 files/s\n"
+    out.write_text(f"# Benchmarks\n\nold tables\n\n{hand}", encoding="utf-8")
+    write_report(out, "# Benchmarks\n\nnew tables\n")
+    text = out.read_text(encoding="utf-8")
+    assert "new tables" in text and "old tables" not in text, text
+    assert text.endswith(hand), f"expected the hand-measured section kept at the end:\n{text}"
+    fresh = tmp_path / "new.md"
+    write_report(fresh, "# Benchmarks\n")
+    assert fresh.read_text(encoding="utf-8") == "# Benchmarks\n"

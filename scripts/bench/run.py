@@ -308,6 +308,16 @@ def targets_dir(work: Path) -> tuple[Path, str]:
     return work / "targets", f"{work / 'targets'} (no tmpfs with 8 GB free)"
 
 
+HAND_MEASURED = "## Measured outside `make bench`"
+
+
+def write_report(out: Path, generated: str) -> None:
+    """The generated report, followed by the hand-measured section of the file it replaces, kept as it was."""
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    kept = old[old.index(HAND_MEASURED):] if HAND_MEASURED in old else ""
+    out.write_text(generated.rstrip("\n") + "\n\n" + kept if kept else generated, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description="Benchmark cloudpypi sync (see docs/BENCHMARKS.md).")
     parser.add_argument("--scale", default=os.environ.get("BENCH_SCALE", "default"),
@@ -327,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         doc = report.load(args.render_only)
         print(report.table(doc))
-        args.out.write_text(report.markdown(doc))
+        write_report(args.out, report.markdown(doc))
         return 0
     scale = scale_by_name(args.scale)
     corpora = [c.strip() for c in args.corpus.split(",") if c.strip()]
@@ -423,7 +433,7 @@ def _measure(args: argparse.Namespace, scale: Scale, corpora: list[str], work: P
     report.save(doc, work / "document.json")
     print(report.table(doc))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report.markdown(doc))
+    write_report(args.out, report.markdown(doc))
     say(f"wrote {args.out} ({(finished - started) / 60:.1f} min); raw results in {work / 'results.json'}")
     return 0
 
