@@ -44,6 +44,13 @@ def add_parser(subparsers: Any) -> None:
                         f"(default {DEFAULT_FREQUENT_SHARE})")
     p.add_argument("--egress-gb", default="100",
                    help="assumed CloudFront egress to users per month, GB (default 100)")
+    p.add_argument("--fleet-workers", type=int, default=0, metavar="N",
+                   help="also price a first sync on a sync fleet of N workers, paid in the first month (default 0: "
+                        "no fleet)")
+    p.add_argument("--fleet-instance-type", default="c7i.large", help="the workers' instance type (default c7i.large)")
+    p.add_argument("--fleet-worker-rate", type=float, default=60.0, metavar="MB/S",
+                   help="what one worker sustains, MB/s (default 60; measure yours with a one-worker run)")
+    p.add_argument("--fleet-on-demand", action="store_true", help="price the workers on-demand instead of Spot")
     p.add_argument("--cache-dir", help="where plans are cached (default ~/.cache/cloudpypi/forecast)")
     p.add_argument("--max-age", type=float, default=DEFAULT_MAX_AGE / 3600,
                    help=f"hours a cached plan stays good (default {DEFAULT_MAX_AGE // 3600})")
@@ -98,7 +105,13 @@ def run(args: argparse.Namespace) -> int:
     cache = PlanCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir(), args.max_age * 3600)
     size = mirror_size(config, prices.pypi, cache=cache, refresh=args.refresh, use_state=not args.no_state)
     deployment = Deployment(args.instance_type, args.volume_gb, args.storage_class, egress, args.frequent_share)
-    result = forecast(size, prices, deployment, budget)
+    fleet = None
+    if args.fleet_workers:
+        from cloudpypi.costs.fleet import FleetPlan, FleetPrices, first_sync
+
+        plan = FleetPlan(args.fleet_workers, args.fleet_instance_type, args.fleet_worker_rate, not args.fleet_on_demand)
+        fleet = first_sync(size.bytes, size.projects, plan, prices, FleetPrices.from_json(prices.fleet))
+    result = forecast(size, prices, deployment, budget, fleet)
     if args.json:
         json.dump(to_json(result), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from cloudpypi.costs.fleet import FleetEstimate
+from cloudpypi.costs.fleet import render_lines as render_fleet_lines
 from cloudpypi.costs.model import (
     DEFAULT_FREQUENT_SHARE,
     DEFAULT_INSTANCE_TYPE,
@@ -71,11 +73,13 @@ class Forecast:
     first_month: CostEstimate
     steady: CostEstimate
     budget: Decimal | None
+    fleet: FleetEstimate | None = None  # a first sync on a sync fleet: paid once, in the first month
 
     @property
     def monthly(self) -> Decimal:
-        """The figure that is compared with the budget: the dearest month."""
-        return max(self.first_month.monthly_total, self.steady.monthly_total)
+        """The figure that is compared with the budget: the dearest month (the first carries a fleet's first sync)."""
+        first = self.first_month.monthly_total + (self.fleet.total if self.fleet else 0)
+        return max(first, self.steady.monthly_total)
 
     @property
     def over_budget(self) -> bool:
@@ -86,7 +90,8 @@ class Forecast:
         return sorted(estimate.monthly, key=lambda line: line.usd, reverse=True)[:count]
 
 
-def forecast(size: MirrorSize, prices: Prices, deployment: Deployment, budget: Decimal | None) -> Forecast:
+def forecast(size: MirrorSize, prices: Prices, deployment: Deployment, budget: Decimal | None,
+             fleet: FleetEstimate | None = None) -> Forecast:
     egress = int(deployment.egress_gb * prices.bytes_per_gb)
 
     def month(number: int) -> CostEstimate:
@@ -96,7 +101,7 @@ def forecast(size: MirrorSize, prices: Prices, deployment: Deployment, budget: D
                                     storage_class=deployment.storage_class,
                                     frequent_share=deployment.frequent_share, month=number)
 
-    return Forecast(size, month(1), month(STEADY_STATE_MONTH), budget)
+    return Forecast(size, month(1), month(STEADY_STATE_MONTH), budget, fleet)
 
 
 def usd(amount: Decimal) -> str:
@@ -129,6 +134,8 @@ def render_lines(result: Forecast) -> list[str]:
         lines.append(f"the mirror grows about {human_bytes(size.growth_bytes_per_month)} a month: "
                      f"about {usd(growth)} more each month in storage")
     lines.append(f"one-time: {usd(result.first_month.one_time_total)} (the initial upload)")
+    if result.fleet is not None:
+        lines += render_fleet_lines(result.fleet)
     lines += [f"  note: {note}" for note in size.notes]
     lines.append(f"prices as of {result.first_month.prices_as_of}")
     return lines
@@ -162,4 +169,9 @@ def to_json(result: Forecast) -> dict[str, Any]:
         "largest": [{"service": line.service, "item": line.item, "usd": f"{line.usd:.2f}"}
                     for line in result.largest_lines()],
         "prices_as_of": result.first_month.prices_as_of,
+        "fleet_first_sync": None if result.fleet is None else {
+            "workers": result.fleet.plan.workers, "hours": f"{result.fleet.hours}",
+            "usd": f"{result.fleet.total:.2f}", "nat_avoided_usd": f"{result.fleet.avoided.usd:.2f}",
+            "lines": [{"service": line.service, "item": line.item, "usd": f"{line.usd:.2f}"}
+                      for line in result.fleet.lines]},
     }

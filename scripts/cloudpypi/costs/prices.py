@@ -121,6 +121,7 @@ class Prices:
     sources: Mapping[str, str]
     s3_intelligent_tiering: IntelligentTiering | None = None
     pypi: PublishedTotals | None = None
+    fleet: Mapping[str, Any] | None = None  # SQS, NAT gateway and Spot figures (cloudpypi.costs.fleet)
 
 
 def _tiers(raw: list[dict[str, Any]], rate_key: str, where: str) -> tuple[Tier, ...]:
@@ -179,6 +180,7 @@ def parse_prices(data: Mapping[str, Any]) -> Prices:
                      if isinstance(section, dict) and "source" in section},
             s3_intelligent_tiering=_intelligent_tiering(s3.get("intelligent_tiering")),
             pypi=_published_totals(data.get("pypi")),
+            fleet=data.get("fleet"),
         )
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         raise ConfigError(f"prices: missing or malformed entry ({type(exc).__name__}: {exc})") from None
