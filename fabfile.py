@@ -812,3 +812,31 @@ def teardown(c, yes=False):
             raise Exit("Not confirmed; nothing was deleted (pass --yes to skip the question).", code=1)
     cmd = ["ansible-playbook", "-i", inventory, "playbooks/teardown.yml", "-e", f"cloudpypi_teardown_confirm={bucket}"]
     local(c, shlex.join(cmd), env=ansible_env(inventory))
+
+
+# --------------------------------------------------------------------------- the sync fleet
+
+
+def _fleet_command(c: Context, *args: str) -> None:
+    """`cloudpypi fleet ...` here, with the inventory's region and the operator's AWS credentials."""
+    inventory = inventory_path()
+    require_inventory(inventory)
+    fleet = inventory_setting(inventory, "sync_fleet_name | default('main')")
+    region = inventory_setting(inventory, "cloudpypi_aws_region | default('')")
+    env = ansible_env(inventory)
+    if region:
+        env.setdefault("AWS_REGION", region)
+    local(c, shlex.join([sys.executable, "-m", "cloudpypi", "fleet", *args, "--fleet", fleet]),
+          env=dict(env, PYTHONPATH=str(ROOT / "scripts")))
+
+
+@task(help={"workers": "workers wanted (0 scales the fleet down to nothing)"})
+def fleet(c, workers):
+    """Scale the sync fleet's Auto Scaling group to N workers (deploy with cloudpypi_fleet_enabled first)."""
+    _fleet_command(c, "scale", "--workers", str(int(workers)))
+
+
+@task(name="fleet-status")
+def fleet_status(c):
+    """The sync fleet: projects waiting and in flight, dead letters, and its workers."""
+    _fleet_command(c, "status")

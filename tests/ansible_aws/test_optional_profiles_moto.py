@@ -1,16 +1,20 @@
-"""The optional parts against moto: the custom domain (ACM certificate in us-east-1 validated
+"""The optional parts against moto: the sync fleet (queues, worker role, launch template, Auto
+Scaling group, the worker's install in the bucket), the custom domain (ACM certificate in us-east-1 validated
 through Route 53, alias A/AAAA records), the WAF IP allowlist, and the "Example CDN" profile in
 front of pypi.org (both runs on one moto: the second must report changed=0); and, on a moto of its
 own, the bucket with S3 Object Lock (governance) and access logging turned off."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from ansible_aws.aws_ansible_helpers import BUCKET, REGION, require_ok, run_playbook
 from support.motoserver import moto_server
 
-pytestmark = [pytest.mark.moto, pytest.mark.slow]
+pytestmark = [pytest.mark.moto, pytest.mark.slow, pytest.mark.timeout(1500)]  # four playbook runs
 
 OPTIONS = (
     "-e",
@@ -21,6 +25,11 @@ OPTIONS = (
     '{"mirror_cdn_waf_allowed_cidrs": ["192.0.2.0/24", "2001:db8:1::/48"]}',
     "-e",
     "cloudpypi_example_cdn_enabled=true",
+    "-e",
+    "cloudpypi_fleet_enabled=true",
+    # moto refuses every object request under a Deny with a condition; the fleet uploads its install
+    "-e",
+    '{"mirror_bucket_policy_guards": []}',
 )
 BUCKET_OPTIONS = ("-e", "mirror_bucket_object_lock_enabled=true", "-e", "mirror_bucket_access_logging=false")
 
@@ -32,8 +41,10 @@ def optional_moto():
         patch.setenv("MOTO_ACM_VALIDATION_WAIT", "1")
         with moto_server() as server:
             server.client("route53").create_hosted_zone(Name="example.test", CallerReference="tests")
-            first = require_ok(run_playbook(server, "playbooks/aws.yml", *OPTIONS))
-            second = require_ok(run_playbook(server, "playbooks/aws.yml", *OPTIONS))
+            image = server.client("ec2", region_name=REGION).describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+            options = (*OPTIONS, "-e", f"sync_fleet_ami_id={image}")
+            first = require_ok(run_playbook(server, "playbooks/aws.yml", *options))
+            second = require_ok(run_playbook(server, "playbooks/aws.yml", *options))
             yield server, first, second
 
 
@@ -143,3 +154,107 @@ def test_teardown_removes_the_domain_records_certificate_and_waf():
             assert waf.list_ip_sets(Scope="CLOUDFRONT")["IPSets"] == [], "expected the IP sets deleted"
             cloudfront = moto.client("cloudfront", region_name=REGION)
             assert not cloudfront.list_distributions()["DistributionList"].get("Items"), "expected no distribution"
+
+
+def test_work_queue_is_fifo_and_dead_letters_after_the_configured_receives(optional_moto):
+    moto, _, _ = optional_moto
+    sqs = moto.client("sqs", region_name=REGION)
+    work = sqs.get_queue_url(QueueName="cloudpypi-main-work.fifo")["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["All"])["Attributes"]
+    assert attributes["FifoQueue"] == "true"
+    assert attributes["VisibilityTimeout"] == "900"
+    redrive = json.loads(attributes["RedrivePolicy"])
+    dead = sqs.get_queue_url(QueueName="cloudpypi-main-dead.fifo")["QueueUrl"]
+    dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    assert (redrive["deadLetterTargetArn"], int(redrive["maxReceiveCount"])) == (dead_arn, 5)
+    assert sqs.get_queue_url(QueueName="cloudpypi-main-results")["QueueUrl"]
+
+
+def test_launch_template_requires_imdsv2_and_installs_the_worker_from_the_bucket(optional_moto):
+    moto, _, _ = optional_moto
+    ec2 = moto.client("ec2", region_name=REGION)
+    versions = ec2.describe_launch_template_versions(LaunchTemplateName="cloudpypi-main-worker")[
+        "LaunchTemplateVersions"
+    ]
+    data = max(versions, key=lambda v: v["VersionNumber"])["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["IamInstanceProfile"]["Name"] == "cloudpypi-main-worker"
+    user_data = base64.b64decode(data["UserData"]).decode()
+    assert "cloudpypi worker --fleet main" in user_data
+    assert "--require-hashes" in user_data
+    s3 = moto.client("s3", region_name=REGION)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=".cloudpypi/fleet/dist/")["Contents"]}
+    wheel = next(k for k in keys if k.endswith(".whl"))
+    assert wheel.rsplit("/", 1)[1] in user_data, "the user data installs the wheel the deploy uploaded"
+    assert ".cloudpypi/fleet/dist/dependencies.tar" in keys
+
+
+def test_auto_scaling_group_starts_empty_with_spot_allowed(optional_moto):
+    moto, _, _ = optional_moto
+    groups = moto.client("autoscaling", region_name=REGION).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["cloudpypi-main-workers"])["AutoScalingGroups"]
+    assert len(groups) == 1
+    group = groups[0]
+    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (0, 0, 50)
+    policy = group["MixedInstancesPolicy"]
+    assert policy["InstancesDistribution"]["OnDemandPercentageAboveBaseCapacity"] == 0
+    overrides = [o["InstanceType"] for o in policy["LaunchTemplate"]["Overrides"]]
+    assert overrides[0] == "c7i.large"
+
+
+def test_worker_role_may_not_delete_or_read_the_state(optional_moto):
+    moto, _, _ = optional_moto
+    iam = moto.client("iam", region_name=REGION)
+    document = iam.get_role_policy(RoleName="cloudpypi-main-worker", PolicyName="cloudpypi-fleet-worker")
+    policy = document["PolicyDocument"]
+    policy = json.loads(policy) if isinstance(policy, str) else policy
+    actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "s3:DeleteObject" not in actions
+    assert not any(a.endswith("*") for a in actions)
+    resources = [r for s in policy["Statement"] for r in s["Resource"]]
+    assert not any(r.endswith((".cloudpypi/state.db", "/.cloudpypi/*")) for r in resources)
+    assert f"arn:aws:s3:::{BUCKET}/packages/*" in resources
+
+
+def test_s3_gateway_endpoint_keeps_worker_traffic_off_a_nat(optional_moto):
+    moto, _, _ = optional_moto
+    endpoints = moto.client("ec2", region_name=REGION).describe_vpc_endpoints()["VpcEndpoints"]
+    gateways = [e for e in endpoints if e["ServiceName"] == f"com.amazonaws.{REGION}.s3"]
+    assert len(gateways) == 1, f"expected one S3 gateway endpoint after two runs, got {len(gateways)}"
+
+
+def test_fab_fleet_scales_the_group_the_role_made_and_refuses_beyond_its_bounds(optional_moto):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ansible_aws.aws_ansible_helpers import ROOT, ansible_env
+
+    moto, _, _ = optional_moto
+    env = dict(ansible_env(moto), CLOUDPYPI_INVENTORY=os.path.relpath(ROOT / "tests/ansible_aws/inventory", ROOT))
+    autoscaling = moto.client("autoscaling", region_name=REGION)
+
+    def fab(*args: str) -> subprocess.CompletedProcess[str]:
+        fab_binary = str(Path(sys.executable).parent / "fab")
+        return subprocess.run([fab_binary, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                              check=False)
+
+    def group() -> dict:
+        return autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["cloudpypi-main-workers"])[
+            "AutoScalingGroups"
+        ][0]
+
+    up = fab("fleet", "--workers", "2")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert group()["DesiredCapacity"] == 2
+    status = fab("fleet-status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "workers wanted     2" in status.stdout
+    too_many = fab("fleet", "--workers", "51")
+    assert too_many.returncode == 2, too_many.stdout + too_many.stderr
+    assert "outside the group's bounds 0..50" in too_many.stdout + too_many.stderr
+    assert group()["DesiredCapacity"] == 2, "a refused scaling changes nothing"
+    down = fab("fleet", "--workers", "0")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert group()["DesiredCapacity"] == 0
