@@ -45,16 +45,15 @@ from typing import Any
 
 from cloudpypi.edge.rules import is_valid_name, normalize_name
 from cloudpypi.errors import CloudPyPIError
-from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.layout import LEDGER_KEY, PAGE_NAMES
+from cloudpypi.storage import Storage
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("auto", "changed", "wildcard", "none")
-PAGE_OBJECTS = ("index.v1_json", "index.v1_html", "index.html")
 ALL_PAGES = "/simple/*"
 MAX_WILDCARDS_IN_FLIGHT = 15
 MAX_PATHS_IN_FLIGHT = 3000
-LEDGER_KEY = STATE_PREFIX + "invalidations.json"
 LEDGER_KEEP_INVALIDATIONS = 200
 LEDGER_KEEP_MONTHS = 24
 
@@ -129,7 +128,7 @@ def pages_from_paths(paths: Iterable[str]) -> Pages:
 
 
 def object_paths(folder: str) -> list[str]:
-    return [folder + page for page in PAGE_OBJECTS]
+    return [folder + page for page in PAGE_NAMES]
 
 
 def wildcard_path(folder: str) -> str:

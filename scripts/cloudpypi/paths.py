@@ -6,6 +6,7 @@ import re
 from urllib.parse import unquote, urljoin, urlsplit
 
 from cloudpypi.errors import UnsafeInput
+from cloudpypi.layout import FILES_PREFIX
 from cloudpypi.model import MAX_FILENAME_LENGTH
 
 # Characters PyPI uses in file paths; anything else is suspicious enough to refuse.
@@ -67,12 +68,12 @@ def key_for_file(url: str, filename: str, sha256: str) -> str:
     if "packages" in segments:
         rest = segments[segments.index("packages") + 1 :]
         if rest and all(_SAFE_SEGMENT.match(s) for s in rest):
-            key = "packages/" + "/".join(rest)
+            key = FILES_PREFIX + "/".join(rest)
             if len(key) > MAX_KEY_LENGTH:
                 raise UnsafeInput(f"file URL {url!r} is too long to store")
             return key
         raise UnsafeInput(f"file URL {url!r} has path segments a distribution URL never has")
-    return f"packages/{sha256[:2]}/{sha256[2:4]}/{sha256[4:]}/{filename}"
+    return f"{FILES_PREFIX}{sha256[:2]}/{sha256[2:4]}/{sha256[4:]}/{filename}"
 
 
 def relative_link(page_key_dir: str, key: str) -> str:

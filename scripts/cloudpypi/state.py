@@ -21,13 +21,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cloudpypi.errors import StorageError
+from cloudpypi.layout import STATE_KEY
 from cloudpypi.model import RootEntry
-from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.storage import Storage
 from cloudpypi.storage.folder import FolderStorage
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = STATE_PREFIX + "state.sqlite"
 SCHEMA_VERSION = 1
 
 _SCHEMA = """

@@ -28,17 +28,16 @@ from cloudpypi.config import Config
 from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, Stopping, UnsafeInput
 from cloudpypi.fetch import Fetched, FileFetcher
 from cloudpypi.filters import project_allowed
+from cloudpypi.layout import FILES_PREFIX, page_url_path
 from cloudpypi.lock import TargetLock
 from cloudpypi.model import DistFile, ProjectPage, ProjectResult, RootEntry, checked_project_name
 from cloudpypi.origin import OriginClient, ProjectGone
+from cloudpypi.pages import PageStore
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
 from cloudpypi.progress import Progress
-from cloudpypi.render import page_keys, parse_mirror_json, render_project
 from cloudpypi.report import Failure, Report, Skipped
-from cloudpypi.rootindex import publish_root_index
 from cloudpypi.state import State
 from cloudpypi.storage import Storage, open_target
-from cloudpypi.storage.content import content_type_for, page_cache_control
 from cloudpypi.transfers import Transfers
 from cloudpypi.watchdog import RunMonitor
 
@@ -149,6 +148,7 @@ class Syncer:
         self.storage = storage
         self.origin = origin
         self.options = options
+        self.pages = PageStore(storage, config.index_max_age)
         self.report = Report(origin=origin.base, target=storage.url, dry_run=options.dry_run)
         self.progress = Progress(enabled=options.progress)
         self._stop = threading.Event()
@@ -282,16 +282,6 @@ class Syncer:
     # =====================================================================
     # one project (runs in a worker thread)
     # =====================================================================
-    def _mirror_page(self, name: str) -> ProjectPage | None:
-        raw = self.storage.read_bytes(page_keys(name)["index.v1_json"])
-        if raw is None:
-            return None
-        try:
-            return parse_mirror_json(raw, name)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("project %s: the mirror's own page is unreadable (%s); rebuilding it", name, exc)
-            return None
-
     def _project_task(self, todo: _Todo, known_serial: int | None, known: bool) -> None:
         """A worker's part of one project: the result always reaches the coordinator's queue once."""
         try:
@@ -328,7 +318,7 @@ class Syncer:
         check_target = todo.force or not self._trust_absence
         # A project the state does not know has no pages in the target, unless a run died after writing
         # them (and then the absence is not trusted): one GET (S3) saved per new project.
-        mirror_page = self._mirror_page(name) if known or check_target else None
+        mirror_page = self.pages.mirror_page(name) if known or check_target else None
         only = self._only_filenames.get(name) if self._only_filenames is not None else None
         plan = plan_project(page, mirror_page, self.config.filters, only, max_file_size=self.config.max_file_size)
         result.skipped = [(f.filename, f.size or 0) for f in plan.skipped]
@@ -369,17 +359,8 @@ class Syncer:
         if reasons:
             result.ok = False
             result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
-        pages = render_project(final)
-        # repair (force) rewrites all three pages: a tampered HTML page beside an intact JSON page is not
-        # noticed by comparing the JSON page alone
-        if self.options.force or mirror_page is None or self.storage.read_bytes(
-                page_keys(plan.name)["index.v1_json"]) != pages["index.v1_json"]:
-            cache_control = page_cache_control(self.config.index_max_age)
-            # index.v1_json last: it is the page the next run compares, so after a crash between the three
-            # writes it still differs and all three are written again.
-            for filename, key in reversed(page_keys(plan.name).items()):
-                self.storage.write_bytes(key, pages[filename], content_type=content_type_for(key),
-                                         cache_control=cache_control)
+        # repair (force) rewrites all three pages; so does a project whose page was missing or unreadable
+        if self.pages.publish_project(final, rewrite=self.options.force or mirror_page is None):
             result.page_written = True
         return result
 
@@ -406,14 +387,14 @@ class Syncer:
             report.projects_synced += 1
             return
         known, old_serial = state.project_serial(result.name)
-        if not known and not result.page_written and self.storage.stat(page_keys(result.name)["index.v1_json"]):
+        if not known and not result.page_written and self.pages.has_pages(result.name):
             # Pages an interrupted run wrote but never recorded: record them now, or the root never lists them.
             result.page_written = True
         if result.page_written or result.files_added:
             report.projects_synced += 1
             report.pages_written += 3 if result.page_written else 0
             if result.page_written:
-                report.changed_paths.append(f"/simple/{result.name}/")
+                report.changed_paths.append(page_url_path(result.name))
         else:
             report.projects_unchanged += 1
         with state.transaction():
@@ -441,22 +422,20 @@ class Syncer:
         if self.options.dry_run:
             print(f"{name}: remove project (pages now, files after grace)")
             return
-        mirror_page = self._mirror_page(name)
+        mirror_page = self.pages.mirror_page(name)
         # The files' deletion is scheduled, and committed, before the pages go: once the JSON page is gone
         # nothing else lists them, so a crash between the two steps would otherwise leak them for good.
         with state.transaction():
             state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
         state.flush_batch()
-        for key in reversed(page_keys(name).values()):  # JSON last: a crash before it repeats the removal
-            self.storage.delete(key)
+        self.pages.remove_project(name)
         with state.transaction():
             state.forget_project(name)
-        self.report.changed_paths.append(f"/simple/{name}/")
+        self.report.changed_paths.append(page_url_path(name))
 
     def _write_root(self, state: State, serial: int | None) -> None:
-        publish_root_index(self.storage, state.iter_project_rows(), serial,
-                           page_cache_control(self.config.index_max_age))
-        self.report.changed_paths.append("/simple/")
+        self.pages.publish_root(state.iter_project_rows(), serial)
+        self.report.changed_paths.append(page_url_path(None))
         self.report.pages_written += 3
 
     def _can_trust_absence(self, state: State, lock: TargetLock | None) -> bool:
@@ -473,11 +452,11 @@ class Syncer:
         if accounted is not None:
             return accounted == "1"
         brand_new = state.serial is None and next(state.project_names(), None) is None
-        return brand_new and next(iter(self.storage.iter_keys("packages/")), None) is None
+        return brand_new and next(iter(self.storage.iter_keys(FILES_PREFIX)), None) is None
 
     def _checkpoint(self, state: State, serial: int | None, final: bool) -> None:
         """Root index first, then the state: the root never lists a project whose page is missing."""
-        if state.get("root_dirty") == "1" or (final and self.storage.stat("simple/index.v1_json") is None):
+        if state.get("root_dirty") == "1" or (final and not self.pages.has_root()):
             self._write_root(state, serial if final else state.serial)
             state.set("root_dirty", None)
         if final and serial is not None:

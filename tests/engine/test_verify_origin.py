@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.render import page_keys, parse_mirror_json, render_project
+from cloudpypi.layout import page_keys
+from cloudpypi.pages import parse_mirror_json
+from cloudpypi.render import render_project
 from cloudpypi.storage import open_target
 from cloudpypi.storage.content import content_type_for
 from engine.conftest import cloudpypi

@@ -66,8 +66,9 @@ def _read_report(path: str) -> tuple[list[str], Any]:
 def _page_ttl(storage: Any, default: int) -> int:
     """How long pages are cached: the stored root page's Cache-Control, else the configured max-age."""
     from cloudpypi.invalidation import parse_max_age
+    from cloudpypi.layout import HTML_PAGE, JSON_PAGE, PAGES_PREFIX
 
-    for key in ("simple/index.html", "simple/index.v1_json"):
+    for key in (PAGES_PREFIX + HTML_PAGE, PAGES_PREFIX + JSON_PAGE):
         info = storage.stat(key)
         if info is not None:
             age = parse_max_age(info.cache_control)

@@ -10,6 +10,7 @@ import argparse
 
 from cloudpypi.commands import add_target_options, config_from_args
 from cloudpypi.errors import ConfigError
+from cloudpypi.layout import is_file_key
 from cloudpypi.verify import VerifyResult
 
 CONFIGURED_ORIGIN = "(configured)"  # `--origin` without a URL: the origin in the config
@@ -96,7 +97,7 @@ def _run_self_check(config, repair: bool) -> int:  # type: ignore[no-untyped-def
     try:
         with TargetLock(storage, command="verify --repair"):
             for problem in result.problems:
-                if problem.key.startswith("packages/"):
+                if is_file_key(problem.key):
                     storage.delete(problem.key)  # wrong bytes must go before the re-fetch replaces them
     finally:
         storage.close()

@@ -110,7 +110,8 @@ class PlanCache:
 
 def from_state(config: Config) -> MirrorSize | None:
     """The counts of an existing mirror of this same config, or None (no mirror, another config, unreadable)."""
-    from cloudpypi.state import STATE_KEY, State
+    from cloudpypi.layout import STATE_KEY
+    from cloudpypi.state import State
     from cloudpypi.storage import is_s3_url, open_target
 
     if not is_s3_url(config.target) and not (Path(config.target) / STATE_KEY).exists():

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from cloudpypi.errors import UnsafeInput
+from cloudpypi.layout import STATE_PREFIX
 
-STATE_PREFIX = ".cloudpypi/"
+__all__ = ["STATE_PREFIX", "ObjectInfo", "Staging", "Storage", "check_key", "sha256_of_stream"]
 
 
 @dataclass(frozen=True, slots=True)
