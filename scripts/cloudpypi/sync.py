@@ -20,17 +20,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cloudpypi import runrecord
 from cloudpypi.config import Config
+from cloudpypi.decide import Asked, Decision, Todo, decide
 from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, Stopping, UnsafeInput
 from cloudpypi.fetch import Fetched, FileFetcher
-from cloudpypi.filters import project_allowed
 from cloudpypi.layout import FILES_PREFIX, page_url_path
 from cloudpypi.lock import TargetLock
-from cloudpypi.model import DistFile, ProjectPage, ProjectResult, RootEntry, checked_project_name
+from cloudpypi.model import DistFile, ProjectPage, ProjectResult
 from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.pages import PageStore
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 300.0
 FILES_ACCOUNTED = "files_accounted"  # state flag: "1" once a run ended with every stored file recorded
-CHANGELOG_UNUSABLE = "the origin's changelog is unusable (%s); comparing its root index instead"
 BATCH_SECONDS = 0.5  # project records are committed to the state at most this long after the fact
 
 
@@ -57,23 +56,6 @@ class SyncOptions:
     lock_wait: float = 0.0
     force: bool = False  # re-plan projects even when their serial matches (repair)
     progress: bool = True
-
-
-@dataclass
-class _Todo:
-    name: str
-    force: bool = False
-
-
-@dataclass
-class _Decision:
-    mode: str
-    todo: Iterator[_Todo]
-    removed: list[str] = field(default_factory=list)
-    new_serial: int | None = None
-    origin_serial: int | None = None
-    finish: Any = None  # called after the todo iterator is drained: returns more removals
-    total: int | None = None  # projects to visit, when known up front (progress bar)
 
 
 class _ProjectJob:
@@ -168,121 +150,20 @@ class Syncer:
         # page lists is known to be absent: it is downloaded without asking the target first.
         self._trust_absence = False
 
-    # =====================================================================
-    # deciding what to do
-    # =====================================================================
-    def _decide(self, state: State) -> _Decision:
-        filters = self.config.filters
-        fingerprint = self.config.filters_fingerprint()
-        filters_changed = state.get("filters") not in (None, fingerprint) or (
-            state.get("filters") is None and state.serial is not None)
-        retry = [_Todo(n, force=True) for n in state.retry_names()]
-
-        if self.config.closure:
-            return self._decide_closure(state, filters_changed)
-
-        if self.options.projects is not None:
-            names = []
-            for raw in self.options.projects:
-                try:
-                    names.append(checked_project_name(raw))
-                except UnsafeInput as exc:
-                    raise ConfigError(f"--project {raw!r}: {exc}") from None
-            force = self.options.force or filters_changed
-            unique = list(dict.fromkeys(names))
-            return _Decision("projects", iter([_Todo(n, force) for n in unique]), total=len(unique))
-
-        origin_serial = None
-        if self.options.full or state.get("origin_changelog") != "0":
-            try:
-                origin_serial = self.origin.changelog_last_serial()
-            except OriginError as exc:
-                log.warning(CHANGELOG_UNUSABLE, exc)
-        if self.origin.supports_changelog is not None:
-            state.set("origin_changelog", "1" if self.origin.supports_changelog else "0")
-
-        if (origin_serial is not None and state.serial is not None and not self.options.full
-                and not filters_changed and state.get("origin") == self.origin.base):
-            if origin_serial == state.serial:
-                return _Decision("no-op", iter(retry), new_serial=origin_serial, origin_serial=origin_serial)
-            if origin_serial < state.serial:
-                log.warning("the origin's serial %d is behind the mirror's %d; checking every project",
-                            origin_serial, state.serial)
-            else:
-                try:
-                    changed, removed = self.origin.changed_since(state.serial, origin_serial)
-                except OriginError as exc:
-                    log.warning(CHANGELOG_UNUSABLE, exc)
-                    return self._decide_by_root(state, origin_serial, filters_changed, retry)
-                todo = [_Todo(n) for n in sorted(changed) if project_allowed(n, filters)]
-                gone = [n for n in sorted(removed) if state.project_serial(n)[0]]
-                # a changed project that filters now exclude is removed from the mirror as well
-                gone += [n for n in sorted(changed) if not project_allowed(n, filters) and state.project_serial(n)[0]]
-                return _Decision("changelog", iter(retry + todo), removed=gone, new_serial=origin_serial,
-                                 origin_serial=origin_serial, total=len(retry) + len(todo))
-
-        return self._decide_by_root(state, origin_serial, filters_changed, retry)
-
-    def _decide_by_root(self, state: State, origin_serial: int | None, filters_changed: bool,
-                        retry: list[_Todo]) -> _Decision:
-        """Compare the origin's root index (each project's _last-serial) with the state."""
-        filters = self.config.filters
-        root = self.origin.root_index()
-        new_serial = origin_serial if origin_serial is not None else root.serial
-        if (not self.options.full and not filters_changed and state.serial is not None
-                and root.serial is not None and root.serial == state.serial
-                and state.get("origin") == self.origin.base):
-            return _Decision("no-op", iter(retry), new_serial=new_serial, origin_serial=new_serial)
-
-        force_all = filters_changed or self.options.force
-        state.begin_seen()
-
-        def wanted(entry: RootEntry) -> bool:
-            known, serial = state.project_serial(entry.name)
-            return force_all or not known or entry.last_serial is None or serial != entry.last_serial
-
-        def walk() -> Iterator[_Todo]:
-            yield from retry
-            batch: list[str] = []
-            for entry in root.entries():
-                if not project_allowed(entry.name, filters):
-                    continue
-                batch.append(entry.name)
-                if len(batch) >= 5000:
-                    state.add_seen(batch)
-                    batch.clear()
-                if wanted(entry):
-                    yield _Todo(entry.name, force=force_all)
-            state.add_seen(batch)
-
-        # One more pass over the parsed index (seconds for pypi.org's) tells the progress record and the
-        # ETA how many projects this run visits: a first sync's plan is otherwise known only at its end.
-        total = len(retry) + sum(1 for entry in root.entries()
-                                 if project_allowed(entry.name, filters) and wanted(entry))
-        return _Decision("root-index", walk(), new_serial=new_serial, origin_serial=new_serial,
-                         finish=state.unseen_projects, total=total)
-
-    def _decide_closure(self, state: State, filters_changed: bool) -> _Decision:
-        """A dependency-closure mirror: cloudpypi.closure picks the projects and files."""
-        from cloudpypi.closure import select_closure
-
-        origin_serial = self.origin.changelog_last_serial()
-        selection = select_closure(self.config, self.origin, state, origin_serial, dry_run=self.options.dry_run)
-        self._only_filenames = selection.files_by_project
-        self._closure_pages = selection.pages
-        for subject, reason in selection.failures:
-            self.report.failures.append(Failure(subject, reason))
-        wanted = sorted(selection.files_by_project)
-        wanted_set = set(wanted)
-        gone = [name for name in state.project_names() if name not in wanted_set]
-        everything = filters_changed or self.options.force or selection.resync is None
-        todo = [_Todo(name, force=True) for name in wanted if everything or name in selection.resync]
-        return _Decision("closure", iter(todo), removed=gone, new_serial=origin_serial, origin_serial=origin_serial)
+    def _decide(self, state: State) -> Decision:
+        """What changed (cloudpypi.decide); a closure's selection is kept for the projects' jobs."""
+        options = self.options
+        decision = decide(self.config, self.origin, state, Asked(projects=options.projects, full=options.full,
+                                                                 force=options.force, dry_run=options.dry_run))
+        self._only_filenames = decision.only_filenames
+        self._closure_pages = decision.pages
+        self.report.failures.extend(Failure(subject, reason) for subject, reason in decision.failures)
+        return decision
 
     # =====================================================================
     # one project (runs in a worker thread)
     # =====================================================================
-    def _project_task(self, todo: _Todo, known_serial: int | None, known: bool) -> None:
+    def _project_task(self, todo: Todo, known_serial: int | None, known: bool) -> None:
         """A worker's part of one project: the result always reaches the coordinator's queue once."""
         try:
             job = self.sync_project(todo, known_serial, known)
@@ -297,7 +178,7 @@ class Syncer:
             self.progress.planned(len(job.plan.to_fetch), sum(item.size or 0 for item in job.plan.to_fetch))
             job.start()
 
-    def sync_project(self, todo: _Todo, known_serial: int | None, known: bool) -> ProjectResult | _ProjectJob:
+    def sync_project(self, todo: Todo, known_serial: int | None, known: bool) -> ProjectResult | _ProjectJob:
         """Fetch and plan one project.  Returns its result, or the job that fetches its files."""
         name = todo.name
         result = ProjectResult(name=name, serial=known_serial)
@@ -587,7 +468,7 @@ class Syncer:
                          "stopped; what was complete is published, the next run resumes")
         self.stop()
 
-    def _run_todo(self, state: State, todo: Iterator[_Todo], serial: int | None) -> None:
+    def _run_todo(self, state: State, todo: Iterator[Todo], serial: int | None) -> None:
         in_flight = 0
         max_in_flight = self.config.workers * 2
         last_checkpoint = time.monotonic()
