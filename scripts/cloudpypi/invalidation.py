@@ -71,11 +71,8 @@ class InvalidationPrices:
     as_of: str = ""
 
     @classmethod
-    def load(cls) -> InvalidationPrices:
-        """From the one prices file, cloudpypi/data/prices.json (cloudfront.invalidation.*)."""
-        from cloudpypi.costs.prices import load_prices
-
-        prices = load_prices()
+    def from_prices(cls, prices: Any) -> InvalidationPrices:
+        """The CloudFront invalidation part of the prices file (cloudpypi.costs.prices.load_prices())."""
         return cls(prices.cf_invalidation_free_paths, prices.cf_invalidation_per_path, prices.as_of)
 
     def cost(self, paths: int, used_this_month: int) -> Decimal:
@@ -304,6 +301,22 @@ def record_in_ledger(storage: Storage, reference: str, entry: dict[str, Any], at
         log.debug("ledger changed under us (attempt %d); re-reading", attempt + 1)
         time.sleep(min(0.05 * 2**attempt, 1.0))  # back off between compare-and-swap retries
     raise InvalidationError(f"could not update {LEDGER_KEY} after {attempts} attempts (too much contention)")
+
+
+def invalidation_paths_used(target: str, now: datetime) -> int | None:
+    """Paths invalidated so far this month, from the invalidation ledger that ``cloudpypi invalidate``
+    keeps in the target (``.cloudpypi/invalidations.json``); None when there is no ledger to read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cloudpypi.storage import open_target
+
+    try:
+        ledger = load_ledger(open_target(target))
+    except (CloudPyPIError, OSError, BotoCoreError, ClientError) as exc:  # fall back to the estimate
+        log.info("no invalidation ledger read from %s: %s", target, exc)
+        return None
+    month = month_of(now)
+    return ledger.used(month) if month in ledger.months else None
 
 
 # -- CloudFront -------------------------------------------------------------------------------------

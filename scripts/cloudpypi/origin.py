@@ -27,7 +27,7 @@ import urllib3
 from cloudpypi import __version__
 from cloudpypi.errors import IntegrityError, OriginError, UnsafeInput
 from cloudpypi.model import ProjectPage, RootEntry, checked_project_name, normalize
-from cloudpypi.parse import JSON_TYPE, NOT_XMLRPC, parse_project_page, parse_xmlrpc_answer
+from cloudpypi.parse import JSON_TYPE, NOT_XMLRPC, AnchorParser, parse_project_page, parse_xmlrpc_answer
 
 if TYPE_CHECKING:
     from cloudpypi.config import Config
@@ -359,10 +359,8 @@ class OriginClient:
 
     @staticmethod
     def _html_root_entries(spool: IO[bytes]) -> Iterator[RootEntry]:
-        from cloudpypi.parse import _AnchorParser
-
         spool.seek(0)
-        parser = _AnchorParser()
+        parser = AnchorParser()
         for chunk in iter(lambda: spool.read(CHUNK), b""):
             parser.feed(chunk.decode("utf-8", "replace"))
             for _attrs, label in parser.anchors:

@@ -1,8 +1,12 @@
-"""Mapping origin file URLs to storage keys, rejecting anything that could escape the target.  Pure."""
+"""Where things go: origin file URLs mapped to storage keys (rejecting anything that could escape the
+target; pure), and the local folder that holds working copies of the state.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from cloudpypi.errors import UnsafeInput
@@ -80,3 +84,11 @@ def relative_link(page_key_dir: str, key: str) -> str:
     """The link from a page in ``simple/<name>/`` to a stored file: ``../../packages/...``."""
     depth = page_key_dir.strip("/").count("/") + 1
     return "../" * depth + key
+
+
+def default_state_dir() -> Path:
+    """The local folder for state working copies and download spools: ``$CLOUDPYPI_STATE_DIR``, else
+    ``$XDG_CACHE_HOME/cloudpypi/state`` (``~/.cache/cloudpypi/state``)."""
+    base = os.environ.get("CLOUDPYPI_STATE_DIR") or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    path = Path(base).expanduser()
+    return path if os.environ.get("CLOUDPYPI_STATE_DIR") else path / "cloudpypi" / "state"

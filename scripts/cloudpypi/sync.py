@@ -36,7 +36,7 @@ from cloudpypi.pages import PageStore
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
 from cloudpypi.progress import Progress
 from cloudpypi.report import Failure, Report, Skipped
-from cloudpypi.state import State
+from cloudpypi.state import FILES_ACCOUNTED, State
 from cloudpypi.storage import Storage, open_target
 from cloudpypi.transfers import Transfers
 from cloudpypi.watchdog import RunMonitor
@@ -44,7 +44,6 @@ from cloudpypi.watchdog import RunMonitor
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 300.0
-FILES_ACCOUNTED = "files_accounted"  # state flag: "1" once a run ended with every stored file recorded
 BATCH_SECONDS = 0.5  # project records are committed to the state at most this long after the fact
 
 
@@ -267,7 +266,7 @@ class Syncer:
         if self.options.dry_run:
             report.projects_synced += 1
             return
-        known, old_serial = state.project_serial(result.name)
+        known, _ = state.project_serial(result.name)
         if not known and not result.page_written and self.pages.has_pages(result.name):
             # Pages an interrupted run wrote but never recorded: record them now, or the root never lists them.
             result.page_written = True
@@ -278,22 +277,7 @@ class Syncer:
                 report.changed_paths.append(page_url_path(result.name))
         else:
             report.projects_unchanged += 1
-        with state.transaction():
-            if result.page_written or known:
-                # a failed project keeps its old serial, so the next run tries it again
-                serial = result.serial if result.ok else old_serial
-                state.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)",
-                                 (result.name, serial, result.file_count, result.total_bytes))
-                if result.page_written:
-                    state.set("root_dirty", 1)
-            state.schedule_deletions(result.dropped_keys, now + self.config.deletion_grace)
-            state.cancel_deletions(result.kept_keys)
-            if result.page_written:
-                state.journal_page(result.name, result.kept_keys)  # what a bundle --since carries
-            if result.ok:
-                state.clear_retry(result.name)
-            else:
-                state.mark_retry(result.name, result.reason)
+        state.record(result, now, self.config.deletion_grace)
 
     def _remove_project(self, state: State, name: str, now: float) -> None:
         known, _ = state.project_serial(name)
@@ -306,9 +290,7 @@ class Syncer:
         mirror_page = self.pages.mirror_page(name)
         # The files' deletion is scheduled, and committed, before the pages go: once the JSON page is gone
         # nothing else lists them, so a crash between the two steps would otherwise leak them for good.
-        with state.transaction():
-            state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
-        state.flush_batch()
+        state.schedule_removal(removal_keys(mirror_page), now + self.config.deletion_grace)
         self.pages.remove_project(name)
         with state.transaction():
             state.forget_project(name)

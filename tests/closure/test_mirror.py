@@ -13,7 +13,7 @@ import pytest
 
 from closure.conftest import Mirror, interpreter, isolated_env, uv
 from closure.graph import INSTALLABLE
-from cloudpypi.closure.environments import Environment
+from cloudpypi.platforms import Environment
 
 pytestmark = pytest.mark.slow
 

@@ -35,13 +35,12 @@ from cloudpypi.bundle.manifest import (
 from cloudpypi.errors import BundleRefused
 from cloudpypi.layout import is_file_key, json_page_key, page_keys
 from cloudpypi.lock import TargetLock
-from cloudpypi.model import ProjectPage
+from cloudpypi.model import ProjectPage, ProjectResult
 from cloudpypi.pages import UNREADABLE, PageStore, parse_mirror_json
 from cloudpypi.plan import file_keys, removal_keys
-from cloudpypi.state import State
+from cloudpypi.state import FILES_ACCOUNTED, State  # FILES_ACCOUNTED: off while importing
 from cloudpypi.storage import Storage
 from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for
-from cloudpypi.sync import FILES_ACCOUNTED  # the sync's "every stored file is recorded" flag: off while importing
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -342,12 +341,10 @@ class Importer:
         # the bundle's bytes, each form only when it differs, index.v1_json last (as the sync writes them)
         raw = {form: self.bundle.read_small(key) for form, key in page_keys(name).items()}
         self.result.pages_written += self.pages.publish_rendered(name, raw)
-        with state.transaction():
-            state.record_project(name, serial, files, size)
-            # Journaled even when the pages were there already (an import killed before this point):
-            # this mirror passes the change on in its own bundles.
-            state.journal_page(name, keys)
-            state.clear_retry(name)
+        # Recorded (and journaled) even when the pages were there already (an import killed before this
+        # point): this mirror passes the change on in its own bundles.
+        state.record(ProjectResult(name=name, serial=serial, page_written=True, file_count=files, total_bytes=size,
+                                   kept_keys=sorted(keys)), now, self.deletion_grace)
         self.result.projects += 1
         self.result.dropped.extend(dropped)
 
@@ -355,9 +352,7 @@ class Importer:
         known, _ = state.project_serial(name)
         if not known:
             return
-        with state.transaction():
-            state.schedule_deletions(removal_keys(self._current_page(name)), now + self.deletion_grace)
-        state.flush_batch()
+        state.schedule_removal(removal_keys(self._current_page(name)), now + self.deletion_grace)
         self.pages.remove_project(name)
         state.forget_project(name)
         self.result.removed += 1

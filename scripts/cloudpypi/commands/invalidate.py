@@ -78,6 +78,7 @@ def _page_ttl(storage: Any, default: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cloudpypi.costs.prices import load_prices
     from cloudpypi.invalidation import (
         CloudFrontInvalidator,
         InvalidationPrices,
@@ -110,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         pages = pages_from_paths(changed)
         ledger = load_ledger(storage)
         ttl = args.page_ttl if args.page_ttl is not None else _page_ttl(storage, config.index_max_age)
-        plan = plan_invalidation(pages, policy, ledger.used(month_of(now)), InvalidationPrices.load(),
+        prices = InvalidationPrices.from_prices(load_prices())
+        plan = plan_invalidation(pages, policy, ledger.used(month_of(now)), prices,
                                  page_ttl=ttl, max_staleness=args.max_staleness)
         invalidator = None
         if not plan.nothing:

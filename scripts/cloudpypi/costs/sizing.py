@@ -64,7 +64,7 @@ def cache_key(config: Config) -> str:
     """Changes when anything that decides the plan changes: the origin, the filters, the closure."""
     closure = ""
     if config.closure:
-        from cloudpypi.closure.spec import parse_closure
+        from cloudpypi.closurespec import parse_closure
 
         closure = parse_closure(config.closure).fingerprint()
     data = {"origin": config.origin.rstrip("/"), "filters": config.filters.fingerprint(), "closure": closure}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cloudpypi.paths import default_state_dir
 from cloudpypi.storage.base import STATE_PREFIX, ObjectInfo, Staging, Storage
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ def open_target(target: str, config: Config | None = None) -> Storage:
     """The backend for a target: ``s3://bucket[/prefix]`` or a folder path."""
     workers = config.workers if config else 10
     if is_s3_url(target):
-        from cloudpypi.state import default_state_dir
         from cloudpypi.storage.s3 import S3Storage
 
         # Spool verified downloads on disk next to the state, not in /tmp (a tmpfs, i.e. RAM, on Debian 13).
