@@ -1,4 +1,9 @@
-"""Running a sync: decide what changed, fetch it concurrently, publish in a crash-safe order.
+"""Coordinating a sync: hand each changed project to a job, collect the results, keep the order.
+
+What changed is decided by cloudpypi.decide, pages are published by the page store (cloudpypi.pages),
+and the state (cloudpypi.state) records each result.  The Syncer hands each project to a job that
+fetches its files and publishes its pages, and collects every job's result in one place
+(Syncer.collect), on the coordinator's thread.
 
 Order of writes, always: files, then the project's pages, then (for all projects) the root index,
 then the state.  A reader therefore never sees a page linking a file that is not there yet, and a
@@ -19,7 +24,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,20 +62,35 @@ class SyncOptions:
     progress: bool = True
 
 
+#: How a project's outcome travels back to the coordinator: (project name, its result or the exception
+#: that ended it).  Locally a queue the coordinator drains; Syncer.collect is where it is accounted.
+Deliver = Callable[[tuple[str, "ProjectResult | BaseException"]], None]
+
+
 class _ProjectJob:
     """One project's files in flight.  Whichever worker completes the last file publishes the pages.
 
     So no thread sits waiting for a project's downloads: with a few hundred thousand files that
     waiting cost a thread wake-up per file, and a second pool of mostly idle threads.
+
+    The job is given what it uses: the transfers to fetch with, the progress to report to, the page
+    store to publish in, a way to run its last step on a worker (``run_later``) and the way its outcome
+    travels back (``deliver``).  It knows nothing of the coordinator.
     """
 
-    def __init__(self, syncer: Syncer, plan: ProjectPlan, mirror_page: ProjectPage | None,
-                 result: ProjectResult, check_target: bool) -> None:
-        self.syncer = syncer
+    def __init__(self, plan: ProjectPlan, mirror_page: ProjectPage | None, result: ProjectResult,
+                 check_target: bool, *, transfers: Transfers, progress: Progress, pages: PageStore,
+                 rewrite: bool, run_later: Callable[[Callable[[], None]], object], deliver: Deliver) -> None:
         self.plan = plan
         self.mirror_page = mirror_page
         self.result = result
         self.check_target = check_target
+        self.transfers = transfers
+        self.progress = progress
+        self.pages = pages
+        self.rewrite = rewrite  # repair: all three pages are written whatever is stored
+        self.run_later = run_later
+        self.deliver = deliver
         self.fetched: dict[str, DistFile] = {}
         self.reasons: list[str] = []
         self._left = len(plan.to_fetch)
@@ -78,7 +98,7 @@ class _ProjectJob:
 
     def start(self) -> None:
         for item in self.plan.to_fetch:
-            future = self.syncer.transfers.submit(item, self.check_target)
+            future = self.transfers.submit(item, self.check_target)
             future.add_done_callback(functools.partial(self._file_done, item))
 
     def _file_done(self, item: DistFile, future: cf.Future[Fetched]) -> None:
@@ -89,14 +109,14 @@ class _ProjectJob:
             except BaseException as exc:  # also cancelled at shutdown, or a bug: the project fails either way
                 expected = isinstance(exc, CloudPyPIError | OSError)
                 result.failed_files += 1
-                self.syncer.progress.file_failed(item.size or 0)
+                self.progress.file_failed(item.size or 0)
                 self.reasons.append(f"{item.filename}: {exc}" if expected
                                     else f"{item.filename}: {type(exc).__name__}: {exc}")
             else:
                 if fetched.bytes_added:
                     result.files_added += 1
                     result.bytes_added += fetched.bytes_added
-                self.syncer.progress.file_done(fetched.stored.size or fetched.bytes_added)
+                self.progress.file_done(fetched.stored.size or fetched.bytes_added)
                 if not fetched.metadata_ok:
                     self.reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
                     result.failed_files += 1
@@ -108,19 +128,34 @@ class _ProjectJob:
             # The pages are published by a pool thread: this callback may run in the thread that routes
             # the transfer processes' results, which must not wait for page writes.
             try:
-                self.syncer._pool.submit(self._finish_and_report)
+                self.run_later(self._finish_and_deliver)
             except RuntimeError:
                 pass  # the pool is shutting down after a run-level failure: nobody waits for this project
 
-    def _finish_and_report(self) -> None:
+    def _finish_and_deliver(self) -> None:
         try:
             outcome: ProjectResult | BaseException = self.finish()
         except BaseException as exc:  # handed to the coordinator, which decides
             outcome = exc
-        self.syncer._results.put((self.plan.name, outcome))
+        self.deliver((self.plan.name, outcome))
 
     def finish(self) -> ProjectResult:
-        return self.syncer._publish_pages(self.plan, self.mirror_page, self.fetched, self.reasons, self.result)
+        """After a project's files: its pages, listing what is present and verified."""
+        plan, result = self.plan, self.result
+        files = tuple(item if item.key in plan.present else self.fetched[item.key]
+                      for item in plan.desired.files if item.key in plan.present or item.key in self.fetched)
+        result.file_count = len(files)
+        result.total_bytes = sum(f.size or 0 for f in files)
+        result.dropped_keys = list(plan.to_drop)
+        result.kept_keys = [k for f in files for k in ((f.key, f.metadata_key) if f.has_metadata else (f.key,))]
+        reasons = self.reasons
+        if reasons:
+            result.ok = False
+            result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+        # repair rewrites all three pages; so does a project whose page was missing or unreadable
+        if self.pages.publish_project(plan.desired.with_files(files), rewrite=self.rewrite or self.mirror_page is None):
+            result.page_written = True
+        return result
 
 
 class Syncer:
@@ -137,7 +172,9 @@ class Syncer:
         # One pool does every project's page work and every file download.  No worker ever waits for
         # another: the worker that finishes a project's last file publishes its pages (see _ProjectJob).
         self._pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="worker")
-        self._results: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
+        # Where the jobs' outcomes wait for the coordinator (see collect).
+        self._inbox: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
+        self._state: State | None = None  # the open state, while run() runs
         self.fetcher = FileFetcher(config, storage, origin, self._stop)
         self.fetcher.on_bytes = self.progress.beat
         self.transfers = Transfers(config, self.fetcher, self._pool, on_bytes=self.progress.beat)
@@ -168,11 +205,11 @@ class Syncer:
             job = self.sync_project(todo, known_serial, known)
         except BaseException as exc:  # handed to the coordinator, which decides
             self.progress.planned(0, 0)
-            self._results.put((todo.name, exc))
+            self._inbox.put((todo.name, exc))
             return
         if isinstance(job, ProjectResult):
             self.progress.planned(0, 0)
-            self._results.put((todo.name, job))
+            self._inbox.put((todo.name, job))
         else:
             self.progress.planned(len(job.plan.to_fetch), sum(item.size or 0 for item in job.plan.to_fetch))
             job.start()
@@ -207,7 +244,9 @@ class Syncer:
             plan = dataclasses.replace(plan, present=frozenset(), to_fetch=plan.desired.files)
         if self.options.dry_run:
             return self._dry_run_project(plan, result)
-        job = _ProjectJob(self, plan, mirror_page, result, check_target)
+        job = _ProjectJob(plan, mirror_page, result, check_target, transfers=self.transfers, progress=self.progress,
+                          pages=self.pages, rewrite=self.options.force, run_later=self._pool.submit,
+                          deliver=self._inbox.put)
         if not plan.to_fetch:
             return job.finish()
         return job
@@ -226,27 +265,21 @@ class Syncer:
         result.file_count = len(plan.desired.files)
         return result
 
-    def _publish_pages(self, plan: ProjectPlan, mirror_page: ProjectPage | None, fetched: dict[str, DistFile],
-                       reasons: list[str], result: ProjectResult) -> ProjectResult:
-        """After a project's files: its pages, listing what is present and verified."""
-        files = tuple(item if item.key in plan.present else fetched[item.key]
-                      for item in plan.desired.files if item.key in plan.present or item.key in fetched)
-        final = plan.desired.with_files(files)
-        result.file_count = len(files)
-        result.total_bytes = sum(f.size or 0 for f in files)
-        result.dropped_keys = list(plan.to_drop)
-        result.kept_keys = [k for f in files for k in ((f.key, f.metadata_key) if f.has_metadata else (f.key,))]
-        if reasons:
-            result.ok = False
-            result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
-        # repair (force) rewrites all three pages; so does a project whose page was missing or unreadable
-        if self.pages.publish_project(final, rewrite=self.options.force or mirror_page is None):
-            result.page_written = True
-        return result
-
     # =====================================================================
     # the coordinator (main thread): state updates happen only here
     # =====================================================================
+    def collect(self, result: ProjectResult) -> None:
+        """Where a project's result comes back, whichever way it travelled.
+
+        Today the workers' outcomes wait in the coordinator's inbox, which the run loop drains into
+        this method; a fleet delivers results from other hosts here just the same.  It runs on the
+        coordinator's thread, the one place that updates the report, the progress and the state.
+        """
+        if self._state is None:
+            raise RuntimeError("collect() is for results of a running sync")
+        self._record(self._state, result, time.time())
+        self.progress.project_done(result.name, ok=result.ok)
+
     def _record(self, state: State, result: ProjectResult, now: float) -> None:
         report = self.report
         if result.removed:
@@ -344,7 +377,8 @@ class Syncer:
         state: State | None = None
         monitor = self._start_monitor(lock)
         try:
-            state = State.open(self.storage, self.config.state_dir or None, read_only=self.options.dry_run)
+            state = self._state = State.open(self.storage, self.config.state_dir or None,
+                                             read_only=self.options.dry_run)
             if not self.options.dry_run:
                 removed = self.storage.cleanup_staging()
                 if removed:
@@ -421,6 +455,7 @@ class Syncer:
                 with contextlib.suppress(sqlite3.Error):
                     report.mirror = state.counts()
                 state.close()
+                self._state = None
             if lock:
                 lock.release()
             report.requests = dict(self.origin.requests)
@@ -461,10 +496,10 @@ class Syncer:
         def drain() -> None:
             """Wait for at least one project's result; record it and any others already waiting."""
             nonlocal in_flight, last_checkpoint
-            outcomes = [self._results.get()]
+            outcomes = [self._inbox.get()]
             with contextlib.suppress(queue.Empty):
                 while True:
-                    outcomes.append(self._results.get_nowait())
+                    outcomes.append(self._inbox.get_nowait())
             if not self.options.dry_run:
                 state.begin_batch()  # no-op while one is open; a checkpoint closes it
             for name, outcome in outcomes:
@@ -477,8 +512,7 @@ class Syncer:
                     result = ProjectResult(name=name, serial=None, ok=False, reason=str(outcome))
                 else:
                     raise outcome  # a bug, not a project failure: fail loudly
-                self._record(state, result, time.time())
-                self.progress.project_done(name, ok=result.ok)
+                self.collect(result)
             state.flush_batch(max_age=BATCH_SECONDS, reopen=True)
             if not self.options.dry_run and time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
                 self._checkpoint(state, serial, final=False)
