@@ -308,10 +308,11 @@ def invalidation_paths_used(target: str, now: datetime) -> int | None:
     keeps in the target (``.cloudpypi/invalidations.json``); None when there is no ledger to read."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from cloudpypi.config import Config
     from cloudpypi.storage import open_target
 
     try:
-        ledger = load_ledger(open_target(target))
+        ledger = load_ledger(open_target(Config(target=target)))
     except (CloudPyPIError, OSError, BotoCoreError, ClientError) as exc:  # fall back to the estimate
         log.info("no invalidation ledger read from %s: %s", target, exc)
         return None

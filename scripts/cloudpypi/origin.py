@@ -109,6 +109,19 @@ class OriginClient:
         self.supports_changelog: bool | None = None
 
     # -- plumbing ----------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Config, **overrides: Any) -> OriginClient:
+        """The client of the configured origin, with the configuration's hosts, limits and retries.
+
+        ``overrides`` replace single settings (``workers=`` for a transfer process's threads, shorter
+        ``timeout=`` and ``retries=`` for a status probe).
+        """
+        settings: dict[str, Any] = {"allowed_hosts": config.file_hosts(), "workers": config.workers,
+                                    "timeout": config.timeout, "retries": config.retries,
+                                    "max_file_size": config.max_file_size, "caps": config.answer_caps(),
+                                    **overrides}
+        return cls(config.origin, **settings)
+
     def _route(self, parts: SplitResult) -> urllib3.HTTPConnectionPool | urllib3.PoolManager:
         """The connection pool for a direct host, or the proxy manager that reaches it.
 
@@ -438,12 +451,8 @@ class OriginClient:
             manager.clear()
 
 
-def client_for(config: Config, **overrides: Any) -> OriginClient:
-    """The origin client that a command uses, built from the mirror's configuration."""
-    settings: dict[str, Any] = {"allowed_hosts": config.file_hosts(), "workers": config.workers,
-                                "timeout": config.timeout, "retries": config.retries,
-                                "max_file_size": config.max_file_size, "caps": config.answer_caps(), **overrides}
-    return OriginClient(config.origin, **settings)
+
+
 def _body_chunks(response: Any, buffer: memoryview, url: str) -> Iterator[Any]:
     """The raw (undecoded) body, read straight into `buffer` and yielded as views of it.
 

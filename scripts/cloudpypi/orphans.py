@@ -128,7 +128,7 @@ def run_orphans(config: Config, *, repair: bool) -> int:
     from cloudpypi.lock import TargetLock
     from cloudpypi.storage import open_target
 
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         lock = TargetLock(storage, command="verify --orphans --repair") if repair else contextlib.nullcontext()
         with lock:  # a repair must not race a sync, whose new files are on no page for a moment

@@ -560,10 +560,8 @@ def _graceful_signals(syncer: Syncer) -> Iterator[None]:
 
 
 def run_sync(config: Config, options: SyncOptions) -> Report:
-    storage = open_target(config.target, config)
-    origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                          timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size,
-                          caps=config.answer_caps())
+    storage = open_target(config)
+    origin = OriginClient.from_config(config)
     syncer = Syncer(config, storage, origin, options)
     try:
         with _graceful_signals(syncer):

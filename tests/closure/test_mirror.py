@@ -115,10 +115,11 @@ def _uv_platform(platform: str) -> str:
 def test_uv_pip_compile_resolves_every_target_environment_from_the_mirror_to_the_stored_pins(
         mirror: Mirror, targets: list[tuple[str, str]], tmp_path: Path) -> None:
     from cloudpypi.closure.store import load_record
+    from cloudpypi.config import Config
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
 
-    storage = open_target(str(mirror.root))
+    storage = open_target(Config(target=str(mirror.root)))
     state = State.open(storage, read_only=True)
     record = load_record(state)
     state.close()

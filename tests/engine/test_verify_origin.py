@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cloudpypi.config import Config
 from cloudpypi.layout import page_keys
 from cloudpypi.pages import parse_mirror_json
 from cloudpypi.render import render_project
@@ -49,7 +50,7 @@ class Mirror:
         saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:
-            return open_target(self.target)
+            return open_target(Config(target=self.target))
         finally:
             for key, value in saved.items():
                 if value is None:

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.since < 0:
         raise ConfigError("--since must be 0 (a full bundle) or a serial")
     config = config_from_args(args)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         with TargetLock(storage, wait=args.lock_wait, command="export"):
             state = State.open(storage, config.state_dir or None, read_only=True)

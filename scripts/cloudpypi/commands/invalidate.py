@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         pages = pages_from_paths(changed)
         ledger = load_ledger(storage)

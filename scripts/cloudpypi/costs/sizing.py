@@ -119,7 +119,7 @@ def from_state(config: Config) -> MirrorSize | None:
     try:
         with tempfile.TemporaryDirectory(prefix="cloudpypi-forecast-") as scratch:
             local = config.with_overrides(state_dir=scratch)
-            storage = open_target(local.target, local)
+            storage = open_target(local)
             try:
                 if is_s3_url(local.target) and storage.stat(STATE_KEY) is None:
                     return None
@@ -156,8 +156,7 @@ def _matching_state(state, config: Config) -> MirrorSize | None:  # type: ignore
 def _origin(config: Config):  # type: ignore[no-untyped-def]
     from cloudpypi.origin import OriginClient
 
-    return OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                        timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size)
+    return OriginClient.from_config(config)
 
 
 def plan_closure(config: Config) -> MirrorSize:

@@ -74,6 +74,9 @@ class Storage(abc.ABC):
 
     #: human-readable target, e.g. ``/srv/mirror`` or ``s3://bucket/prefix/``
     url: str
+    #: True when writes wait on a remote endpoint rather than on this machine's CPU and disks, so that
+    #: more transfer processes would only add memory (see cloudpypi.transfers.auto_processes).
+    network_bound: bool = False
 
     # -- reading ---------------------------------------------------------
     @abc.abstractmethod

@@ -83,6 +83,8 @@ class SpoolStaging(Staging):
 
 
 class S3Storage(Storage):
+    network_bound = True  # every write is a request to the S3 endpoint
+
     def __init__(self, url: str, max_connections: int = 24, spool_dir: str | None = None) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}"
