@@ -299,8 +299,8 @@ class Syncer:
         if self.options.dry_run:
             report.projects_synced += 1
             return
-        known, _ = state.project_serial(result.name)
-        if not known and not result.page_written and self.pages.has_pages(result.name):
+        if (not result.page_written and not state.project_serial(result.name)[0]
+                and self.pages.has_pages(result.name)):
             # Pages an interrupted run wrote but never recorded: record them now, or the root never lists them.
             result.page_written = True
         if result.page_written or result.files_added:
