@@ -45,7 +45,7 @@ from typing import Any
 
 from cloudpypi.edge.rules import is_valid_name, normalize_name
 from cloudpypi.errors import CloudPyPIError
-from cloudpypi.layout import LEDGER_KEY, PAGE_NAMES
+from cloudpypi.layout import LEDGER_KEY, PAGE_NAMES, page_url_path
 from cloudpypi.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -116,11 +116,11 @@ def pages_from_paths(paths: Iterable[str]) -> Pages:
             raise InvalidationError(f"{raw!r} is not a mirror page path (expected /simple/ or /simple/NAME/)")
         name = match.group(1)
         if name is None:
-            folders["/simple/"] = None
+            folders[page_url_path(None)] = None
             continue
         if not is_valid_name(name):
             raise InvalidationError(f"{raw!r}: {name!r} is not a valid project name")
-        folders[f"/simple/{normalize_name(name)}/"] = None
+        folders[page_url_path(normalize_name(name))] = None
     return Pages(tuple(sorted(folders)), everything, tuple(dropped))
 
 
@@ -129,7 +129,7 @@ def object_paths(folder: str) -> list[str]:
 
 
 def wildcard_path(folder: str) -> str:
-    return "/simple/index*" if folder == "/simple/" else folder + "*"
+    return folder + "index*" if folder == page_url_path(None) else folder + "*"
 
 
 def exact_paths(pages: Pages) -> tuple[str, ...]:

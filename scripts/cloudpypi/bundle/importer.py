@@ -33,7 +33,7 @@ from cloudpypi.bundle.manifest import (
     parse_manifest,
 )
 from cloudpypi.errors import BundleRefused
-from cloudpypi.layout import is_file_key, json_page_key, page_keys
+from cloudpypi.layout import is_file_key, is_page_area, json_page_key, page_keys
 from cloudpypi.lock import TargetLock
 from cloudpypi.model import ProjectPage, ProjectResult
 from cloudpypi.pages import UNREADABLE, PageStore, parse_mirror_json
@@ -153,7 +153,7 @@ def _verify(path: Path, tar: tarfile.TarFile) -> Bundle:
             continue
         if key in seen:
             raise BundleRefused(f"member {key} appears twice in the bundle")
-        if key.startswith("simple/") and member.size > MAX_PAGE_BYTES:
+        if is_page_area(key) and member.size > MAX_PAGE_BYTES:
             raise BundleRefused(f"page {key} is {member.size} bytes, over the {MAX_PAGE_BYTES}-byte limit")
         source = tar.extractfile(member)
         assert source is not None
