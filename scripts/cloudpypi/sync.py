@@ -175,6 +175,7 @@ class Syncer:
         # Where the jobs' outcomes wait for the coordinator (see collect).
         self._inbox: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
         self._state: State | None = None  # the open state, while run() runs
+        self.lock: TargetLock | None = None  # the target's lock, while run() runs (its token names the run)
         self.fetcher = FileFetcher(config, storage, origin, self._stop)
         self.fetcher.on_bytes = self.progress.beat
         self.transfers = Transfers(config, self.fetcher, self._pool, on_bytes=self.progress.beat)
@@ -199,10 +200,11 @@ class Syncer:
     # =====================================================================
     # one project (runs in a worker thread)
     # =====================================================================
-    def _project_task(self, todo: Todo, known_serial: int | None, known: bool) -> None:
+    def _project_task(self, todo: Todo, known_serial: int | None, known: bool,
+                      trust_absence: bool | None = None) -> None:
         """A worker's part of one project: the result always reaches the coordinator's queue once."""
         try:
-            job = self.sync_project(todo, known_serial, known)
+            job = self.sync_project(todo, known_serial, known, trust_absence)
         except BaseException as exc:  # handed to the coordinator, which decides
             self.progress.planned(0, 0)
             self._inbox.put((todo.name, exc))
@@ -214,8 +216,13 @@ class Syncer:
             self.progress.planned(len(job.plan.to_fetch), sum(item.size or 0 for item in job.plan.to_fetch))
             job.start()
 
-    def sync_project(self, todo: Todo, known_serial: int | None, known: bool) -> ProjectResult | _ProjectJob:
-        """Fetch and plan one project.  Returns its result, or the job that fetches its files."""
+    def sync_project(self, todo: Todo, known_serial: int | None, known: bool,
+                     trust_absence: bool | None = None) -> ProjectResult | _ProjectJob:
+        """Fetch and plan one project.  Returns its result, or the job that fetches its files.
+
+        ``trust_absence`` overrides the run's own judgement (see _can_trust_absence): a fleet worker is
+        told the coordinator's.
+        """
         name = todo.name
         result = ProjectResult(name=name, serial=known_serial)
         try:
@@ -232,7 +239,7 @@ class Syncer:
         result.serial = page.last_serial
         if known and not todo.force and page.last_serial is not None and page.last_serial == known_serial:
             return result  # the changelog mentioned it, but our copy is current
-        check_target = todo.force or not self._trust_absence
+        check_target = todo.force or not (self._trust_absence if trust_absence is None else trust_absence)
         # A project the state does not know has no pages in the target, unless a run died after writing
         # them (and then the absence is not trusted): one GET (S3) saved per new project.
         mirror_page = self.pages.mirror_page(name) if known or check_target else None
@@ -371,7 +378,7 @@ class Syncer:
     def run(self) -> Report:
         report = self.report
         report.start()
-        lock = None if self.options.dry_run else TargetLock(self.storage, wait=self.options.lock_wait)
+        lock = self.lock = None if self.options.dry_run else TargetLock(self.storage, wait=self.options.lock_wait)
         if lock:
             lock.acquire()
         state: State | None = None

@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="stop the run when it makes no progress for this long (default from config: 1800; "
                              "0 = never); the next run resumes")
     parser.add_argument("--no-progress", action="store_true", help="plain log lines even on a terminal")
+    parser.add_argument("--fleet", metavar="NAME",
+                        help="coordinate a sync fleet: send the projects to its work queue and collect the workers' "
+                             "results (`cloudpypi worker --fleet NAME` on other machines; an s3:// target)")
     parser.set_defaults(run=run)
 
 
@@ -52,7 +55,12 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     options = SyncOptions(projects=args.project, full=args.full, dry_run=args.dry_run, lock_wait=args.lock_wait,
                           progress=not args.no_progress)
-    report = run_sync(config, options)
+    if args.fleet:
+        from cloudpypi.fleet.coordinator import run_fleet_sync
+
+        report = run_fleet_sync(config, options, args.fleet)
+    else:
+        report = run_sync(config, options)
     for line in report.summary_lines():
         print(line)
     if args.report:
