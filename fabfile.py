@@ -468,11 +468,14 @@ def deploy(c, tags=None, check=False, playbook="site", accept_cost=False, refres
     "project": "only this project (repeat for more); the serial is not advanced",
     "full": "ignore the changelog and compare every project's serial",
     "dry-run": "plan only: print what would change, change nothing",
+    "fleet": "coordinate the sync fleet of this name: its workers download, the dev server publishes the index",
 })
-def sync(c, origin=None, project=None, full=False, dry_run=False):
+def sync(c, origin=None, project=None, full=False, dry_run=False, fleet=None):
     """Sync the mirror now on the dev server and print the report."""
     conn, server = target(c)
     args = ["sync", "--config", server.config, "--lock-wait", "0"]
+    if fleet:
+        args += ["--fleet", fleet]
     if origin:
         args += ["--origin", origin]
     for name in project or []:
@@ -821,7 +824,7 @@ def _fleet_command(c: Context, *args: str) -> None:
     """`cloudpypi fleet ...` here, with the inventory's region and the operator's AWS credentials."""
     inventory = inventory_path()
     require_inventory(inventory)
-    fleet = inventory_setting(inventory, "sync_fleet_name | default('main')")
+    fleet = inventory_setting(inventory, "cloudpypi_fleet_name | default('main')")
     region = inventory_setting(inventory, "cloudpypi_aws_region | default('')")
     env = ansible_env(inventory)
     if region:

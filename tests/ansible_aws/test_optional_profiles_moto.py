@@ -14,7 +14,7 @@ import pytest
 from ansible_aws.aws_ansible_helpers import BUCKET, REGION, require_ok, run_playbook
 from support.motoserver import moto_server
 
-pytestmark = [pytest.mark.moto, pytest.mark.slow, pytest.mark.timeout(1500)]  # four playbook runs
+pytestmark = [pytest.mark.moto, pytest.mark.slow, pytest.mark.timeout(2400)]  # two full playbook runs with every option
 
 OPTIONS = (
     "-e",
@@ -43,8 +43,8 @@ def optional_moto():
             server.client("route53").create_hosted_zone(Name="example.test", CallerReference="tests")
             image = server.client("ec2", region_name=REGION).describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
             options = (*OPTIONS, "-e", f"sync_fleet_ami_id={image}")
-            first = require_ok(run_playbook(server, "playbooks/aws.yml", *options))
-            second = require_ok(run_playbook(server, "playbooks/aws.yml", *options))
+            first = require_ok(run_playbook(server, "playbooks/aws.yml", *options, timeout=1200))
+            second = require_ok(run_playbook(server, "playbooks/aws.yml", *options, timeout=1200))
             yield server, first, second
 
 
