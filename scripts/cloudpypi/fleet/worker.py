@@ -106,7 +106,8 @@ class FleetWorker:
         self.syncer = Syncer(config, storage, origin, SyncOptions(progress=False))
         self.pages = RunGuardedPages(storage, config.index_max_age, extra_objects=self.syncer.pages.extra_objects)
         self.syncer.pages = self.pages
-        self.projects_at_once = max(1, projects_at_once or max(1, config.workers // 2))
+        # As many projects as downloads: a project of one small file must not leave the other connections idle.
+        self.projects_at_once = max(1, projects_at_once or config.workers)
         self.exit_when_idle = exit_when_idle
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.visibility = queues.visibility_timeout()

@@ -1,0 +1,134 @@
+"""The sync fleet's fan-out: the same fresh sync with 1, 2 and 4 local workers, each network-bound.
+
+Each worker stands for a host with a fixed link: the fake origin paces every file download at
+``--bandwidth`` bytes/s and each worker opens ``--connections`` downloads at once, so a worker's rate is
+capped as a host's would be, and the machine's own CPU (2 cores here) is not what is measured.  The
+coordinator, the workers, the fake origin and the moto server (S3 and SQS) run on loopback.
+
+Target: a speed-up of at least 0.8 x N with N workers, up to 4.
+
+    python -m bench.fleet [--projects 64] [--file-size 393216] [--bandwidth 1000000] [--out docs/BENCHMARKS.md]
+
+The section it writes into BENCHMARKS.md sits between FLEET_BEGIN and FLEET_END markers; `make bench`
+keeps it when it rewrites the rest of the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+for path in (REPO / "scripts", REPO / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from support.fakeorigin import Corpus, running_origin  # noqa: E402 (the path is set just above)
+from support.motoserver import moto_server  # noqa: E402
+
+FLEET_BEGIN = "<!-- fleet fan-out: written by `python -m bench.fleet` -->"
+FLEET_END = "<!-- end of fleet fan-out -->"
+TARGET_EFFICIENCY = 0.8
+
+
+def corpus(projects: int, file_size: int) -> Corpus:
+    result = Corpus()
+    for index in range(projects):
+        result.add_project(f"fanout-{index:03d}", [
+            {"version": "1.0",
+             "files": [{"tag": "py3-none-any", "size": file_size}, {"tag": "sdist", "size": file_size}]},
+        ])
+    return result
+
+
+def run_once(moto, origin, workers: int, connections: int, work: Path) -> float:
+    """Seconds for a fresh fleet sync with ``workers`` workers, from the coordinator's start to its exit."""
+    from cloudpypi.fleet.queues import FleetQueues
+
+    fleet = f"b{uuid.uuid4().hex[:10]}"
+    bucket = moto.make_bucket(f"fanout-{uuid.uuid4().hex[:8]}").removeprefix("s3://")
+    FleetQueues.init(fleet, client=moto.client("sqs"), visibility_timeout=300)
+    target = f"s3://{bucket}/m"
+    env = moto.env({**os.environ, "PYTHONPATH": str(REPO / "scripts"), "CLOUDPYPI_STATE_DIR": str(work / fleet)})
+    cli = [sys.executable, "-m", "cloudpypi"]
+    procs = [subprocess.Popen([*cli, "worker", "--fleet", fleet, "--origin", origin.url, "--target", target,
+                               "--workers", str(connections), "--exit-when-idle", "600"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+             for _ in range(workers)]
+    try:
+        started = time.monotonic()
+        run = subprocess.run([*cli, "sync", "--fleet", fleet, "--origin", origin.url, "--target", target,
+                              "--no-progress"], env=env, capture_output=True, text=True, timeout=3600, check=False)
+        elapsed = time.monotonic() - started
+        if run.returncode != 0:
+            raise SystemExit(f"fleet sync with {workers} worker(s) failed (exit {run.returncode}):\n"
+                             f"{run.stderr[-2000:]}")
+        return elapsed
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=60)
+
+
+def render(rows: list[tuple[int, float]], projects: int, file_size: int, bandwidth: int, connections: int) -> str:
+    base = rows[0][1]
+    total_mb = projects * 2 * file_size / 1e6
+    lines = [FLEET_BEGIN, "## Sync fleet: fan-out", "",
+             f"A fresh sync of {projects} projects ({projects * 2} files, {total_mb:.0f} MB) into S3 on moto, by a "
+             f"coordinator and N local workers. Each worker is network-bound like a host with a fixed link: "
+             f"{connections} downloads at once, each paced by the origin at {bandwidth / 1e6:g} MB/s. "
+             f"Target: speed-up >= {TARGET_EFFICIENCY} x N.", "",
+             "| workers | wall time | speed-up | target | met |", "|---|---|---|---|---|"]
+    for workers, seconds in rows:
+        speedup = base / seconds
+        target = TARGET_EFFICIENCY * workers
+        lines.append(f"| {workers} | {seconds:.1f} s | {speedup:.2f}x | {target:.1f}x | "
+                     f"{'yes' if speedup >= target else 'NOT met'} |")
+    lines += ["", FLEET_END]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(out: Path, section: str) -> None:
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    if FLEET_BEGIN in text and FLEET_END in text:
+        head, rest = text.split(FLEET_BEGIN, 1)
+        tail = rest.split(FLEET_END, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    out.write_text(text, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.fleet", description=__doc__.split("\n")[0])
+    parser.add_argument("--projects", type=int, default=64)
+    parser.add_argument("--file-size", type=int, default=384 * 1024)
+    parser.add_argument("--bandwidth", type=int, default=1_000_000, help="bytes/s per download")
+    parser.add_argument("--connections", type=int, default=2, help="downloads at once per worker")
+    parser.add_argument("--workers", default="1,2,4", help="the fleet sizes to measure")
+    parser.add_argument("--out", type=Path, help="write the section into this markdown file")
+    args = parser.parse_args(argv)
+    sizes = [int(n) for n in args.workers.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp, moto_server() as moto, \
+            running_origin(corpus(args.projects, args.file_size)) as origin:
+        origin.faults.add("slow", on=("file",), bandwidth=args.bandwidth)
+        for workers in sizes:
+            seconds = run_once(moto, origin, workers, args.connections, Path(tmp))
+            print(f"fleet fan-out: {workers} worker(s): {seconds:.1f} s", flush=True)
+            rows.append((workers, seconds))
+    section = render(rows, args.projects, args.file_size, args.bandwidth, args.connections)
+    print(section)
+    if args.out:
+        write_section(args.out, section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
