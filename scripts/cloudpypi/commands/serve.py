@@ -34,7 +34,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from cloudpypi.edge.server import EdgeServer, run_until_stopped
     from cloudpypi.storage import open_target
-
     from cloudpypi.tokens import AuthWatcher
 
     config = config_from_args(args)
