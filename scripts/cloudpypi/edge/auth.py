@@ -4,7 +4,8 @@ The CloudFront function (roles/mirror_cdn/files/viewer-request.js) and `cloudpyp
 apply the same rule, checked against one table (tests/edge/auth_cases.json):
 
 * the request needs ``Authorization: Basic base64(NAME:TOKEN)`` (scheme case-insensitive);
-* the base64 must be canonical-alphabet, padded, and decode to printable ASCII with a ``:``;
+* the base64 must be canonical-alphabet, padded, and decode to printable ASCII ``NAME:TOKEN``, NAME
+  a token name (1 to 64 of ``A-Za-z0-9._-``, starting with a letter or digit), TOKEN not empty;
 * the SHA-256 of TOKEN (lowercase hex) must equal the hash stored under NAME.
 
 Anything else is refused the same way (401), whatever went wrong, so an answer reveals nothing
@@ -26,6 +27,8 @@ CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 
 _BASE64_RE = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _PRINTABLE_RE = re.compile(r"[\x20-\x7e]*")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_HASH_RE = re.compile(r"[0-9a-f]{64}")
 _DUMMY_HASH = "0" * 64
 
 #: name -> stored hex digest, or None when the name has no token
@@ -54,7 +57,7 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     if not _PRINTABLE_RE.fullmatch(decoded):
         return None
     name, sep, token = decoded.partition(":")
-    if not sep or not name or not token:
+    if not sep or not name or not token or not _NAME_RE.fullmatch(name):
         return None
     return name, token
 
@@ -66,6 +69,6 @@ def authorized(header: str | None, lookup: Lookup) -> bool:
         return False
     name, token = credentials
     stored = lookup(name)
-    presented = hash_token(token)
-    match = hmac.compare_digest(presented, stored if stored is not None else _DUMMY_HASH)
-    return match and stored is not None
+    known = stored is not None and _HASH_RE.fullmatch(stored) is not None
+    match = hmac.compare_digest(hash_token(token), stored if known and stored else _DUMMY_HASH)
+    return match and known
