@@ -180,3 +180,17 @@ def test_uv_installs_with_credentials_in_the_url_and_fails_without(served: tuple
     listed = subprocess.run([uv, "pip", "list", "--no-config", "--python", str(venv / "bin/python")],
                             capture_output=True, text=True, env=env, timeout=60, check=False)
     assert "demo-app" in listed.stdout.lower() and "tiny-lib" in listed.stdout.lower(), listed.stdout
+
+
+def test_a_deleted_auth_file_refuses_everyone(served: tuple[Server, Path, str]) -> None:
+    server, auth_file, token = served
+    auth_file.unlink()
+    assert server.get("/simple/", basic("ci", token)).status == 401, "no file must mean no access, not open access"
+
+
+def test_serve_refuses_to_start_on_a_damaged_auth_file(mirror: Path, tmp_path: Path) -> None:
+    auth_file = tmp_path / "auth.json"
+    auth_file.write_text("not json")
+    started = run_cli("serve", "--target", str(mirror), "--port", "0", "--auth-file", str(auth_file))
+    assert started.returncode == 2, f"expected exit 2, got {started.returncode}: {started.stderr}"
+    assert "is not a cloudpypi auth file" in started.stderr, started.stderr

@@ -5,6 +5,10 @@ Routing comes from :mod:`cloudpypi.edge.rules` (the Python twin of the function)
 Content-Type and Cache-Control (S3), or the same policy by path for a folder (content.py);
 ``Vary: Accept`` on /simple/ answers; ETag and Last-Modified; HEAD; one byte range per request.
 
+With an auth file (``serve --auth-file``) every request first needs HTTP Basic credentials whose token
+hash is in the file (:mod:`cloudpypi.edge.auth`, the function's twin), else 401; the file is re-read
+when it changes, and a missing or damaged file refuses everyone.
+
 Threaded (one daemon thread per connection), HTTP/1.1 keep-alive with exact Content-Length, and
 bodies streamed in bounded chunks, so memory stays flat whatever the file size.
 """
