@@ -843,3 +843,24 @@ def fleet(c, workers):
 def fleet_status(c):
     """The sync fleet: projects waiting and in flight, dead letters, and its workers."""
     _fleet_command(c, "status")
+
+
+@task(positional=["action", "name"], help={
+    "action": "add NAME (prints the new token), list, revoke NAME, or push (send the file to CloudFront again)",
+    "name": "the token's name: the user part of https://NAME:TOKEN@host/simple/",
+})
+def token(c, action, name=None):
+    """Manage the edge's access tokens: the controller's auth file and the CloudFront KeyValueStore."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from cloudpypi.errors import CloudPyPIError
+    from cloudpypi.tokenops import manage
+
+    inventory = inventory_path()
+    require_inventory(inventory)
+    enabled = inventory_setting(inventory, "cloudpypi_tokens_enabled | default(false) | bool") == "True"
+    auth_file = inventory_setting(inventory, "cloudpypi_tokens_auth_file | default('')")
+    playbook = shlex.join(["ansible-playbook", "-i", inventory, "playbooks/tokens.yml"])
+    try:
+        manage(action, name, auth_file, lambda: local(c, playbook, env=ansible_env(inventory)), enabled=enabled)
+    except CloudPyPIError as exc:
+        raise Exit(str(exc), code=exc.exit_code) from None

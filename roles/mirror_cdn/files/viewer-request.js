@@ -7,6 +7,11 @@
 //  - answers 404 for anything else (/, bucket listing, .cloudpypi/ state, traversal) and 406 when
 //    nothing acceptable can be served.
 // The same rules live in scripts/cloudpypi/edge/rules.py; tests/edge/cases.json checks both.
+//
+// Access control, before every other rule, when the deploy turns tokens on: it then prepends
+// templates/viewer-request-auth.js.j2, which imports the CloudFront KeyValueStore and defines AUTH.
+// The request needs HTTP Basic NAME:TOKEN, and the SHA-256 of TOKEN must equal the store's value
+// under NAME; anything else gets 401.  Twin: scripts/cloudpypi/edge/auth.py; table: auth_cases.json.
 
 var OFFERS = [
   ['application/vnd.pypi.simple.v1+json', 'index.v1_json'],
@@ -82,7 +87,70 @@ function queryString(qs) {
   return out.join('&');
 }
 
-function handler(event) {
+var TOKEN_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+var B64_RE = /^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?$/;
+var B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+var NO_HASH = '0000000000000000000000000000000000000000000000000000000000000000';
+
+// Canonical base64 -> text, or null when a decoded byte is not printable ASCII.
+function base64Text(s) {
+  var out = '', acc = 0, bits = 0;
+  for (var i = 0; i < s.length && s.charAt(i) !== '='; i++) {
+    acc = ((acc << 6) | B64.indexOf(s.charAt(i))) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      var b = (acc >> bits) & 255;
+      if (b < 32 || b > 126) { return null; }
+      out += String.fromCharCode(b);
+    }
+  }
+  return out;
+}
+
+// [name, token] from Authorization: Basic, or null.
+function credentials(request) {
+  var h = (request.headers || {}).authorization;
+  if (!h) { return null; }
+  var value = trim(h.value), sp = value.indexOf(' ');
+  if (sp < 0 || value.slice(0, sp).toLowerCase() !== 'basic') { return null; }
+  var encoded = trim(value.slice(sp + 1));
+  if (encoded === '' || !B64_RE.test(encoded)) { return null; }
+  var text = base64Text(encoded);
+  var colon = text === null ? -1 : text.indexOf(':');
+  if (colon < 1 || colon === text.length - 1) { return null; }
+  var name = text.slice(0, colon);
+  return TOKEN_NAME_RE.test(name) ? [name, text.slice(colon + 1)] : null;
+}
+
+// Equal 64-character hex strings, compared in time independent of where they differ.
+function sameHash(a, b) {
+  var diff = 0;
+  for (var i = 0; i < 64; i++) { diff |= a.charCodeAt(i) ^ b.charCodeAt(i); }
+  return diff === 0;
+}
+
+async function authorized(request) {
+  var c = credentials(request);
+  if (c === null) { return false; }
+  var stored = null;
+  try { stored = await AUTH.store.get(c[0]); } catch (e) { stored = null; } // get() throws on a missing key
+  var known = typeof stored === 'string' && /^[0-9a-f]{64}$/.test(stored);
+  var match = sameHash(AUTH.sha256(c[1]), known ? stored : NO_HASH);
+  return match && known;
+}
+
+async function handler(event) {
+  if (typeof AUTH !== 'undefined' && !(await authorized(event.request))) {
+    return respond(401, 'Unauthorized', {
+      'www-authenticate': {value: 'Basic realm="cloudpypi", charset="UTF-8"'},
+      'cache-control': {value: 'no-store'}
+    });
+  }
+  return route(event);
+}
+
+function route(event) {
   var request = event.request;
   var uri = request.uri;
   var qs = request.querystring || {};

@@ -25,17 +25,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080,
                         help="port to bind; 0 picks a free one (default 8080)")
+    parser.add_argument("--auth-file", metavar="FILE",
+                        help="require HTTP Basic credentials NAME:TOKEN on every path, checked against "
+                             "this file's token hashes (see `cloudpypi token`); re-read when it changes")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from cloudpypi.edge.server import EdgeServer, run_until_stopped
     from cloudpypi.storage import open_target
+    from cloudpypi.tokens import AuthWatcher
 
     config = config_from_args(args)
+    watcher = AuthWatcher(args.auth_file) if args.auth_file else None
     storage = open_target(config)
     try:
-        server = EdgeServer(storage, args.host, args.port, page_max_age=config.index_max_age)
+        server = EdgeServer(storage, args.host, args.port, page_max_age=config.index_max_age, auth=watcher)
     except OSError as exc:
         storage.close()
         raise CloudPyPIError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None

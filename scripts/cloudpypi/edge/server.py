@@ -5,6 +5,10 @@ Routing comes from :mod:`cloudpypi.edge.rules` (the Python twin of the function)
 Content-Type and Cache-Control (S3), or the same policy by path for a folder (content.py);
 ``Vary: Accept`` on /simple/ answers; ETag and Last-Modified; HEAD; one byte range per request.
 
+With an auth file (``serve --auth-file``) every request first needs HTTP Basic credentials whose token
+hash is in the file (:mod:`cloudpypi.edge.auth`, the function's twin), else 401; the file is re-read
+when it changes, and a missing or damaged file refuses everyone.
+
 Threaded (one daemon thread per connection), HTTP/1.1 keep-alive with exact Content-Length, and
 bodies streamed in bounded chunks, so memory stays flat whatever the file size.
 """
@@ -22,10 +26,11 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from cloudpypi import __version__
-from cloudpypi.edge import rules
+from cloudpypi.edge import auth, rules
 from cloudpypi.errors import CloudPyPIError, UnsafeInput
 from cloudpypi.storage import ObjectInfo, Storage
 from cloudpypi.storage.content import cache_control_for, content_type_for
+from cloudpypi.tokens import AuthWatcher
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,10 @@ class EdgeHandler(BaseHTTPRequestHandler):
             raw = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         # Split by hand: urlsplit would read "//x/y" as host "x", path "/y".
         path, _, query = raw.partition("?")
+        if not self.allowed():
+            headers = {"WWW-Authenticate": auth.CHALLENGE, "Cache-Control": "no-store"}
+            self._reply(HTTPStatus.UNAUTHORIZED, headers, b"401 Unauthorized\n", head)
+            return
         accept_values = self.headers.get_all("Accept")
         accept = ",".join(accept_values) if accept_values else None
         decision = rules.decide(self.command, path, query, accept)
@@ -130,6 +139,17 @@ class EdgeHandler(BaseHTTPRequestHandler):
             if not self.wfile.closed:
                 self.close_connection = True
                 self._reply(HTTPStatus.BAD_GATEWAY, {}, f"the storage failed: {exc}\n".encode(), head)
+
+    def allowed(self) -> bool:
+        """No auth file: everyone.  Otherwise Basic credentials whose token hash is in the file."""
+        watcher = self.server.auth
+        if watcher is None:
+            return True
+        try:
+            return auth.authorized(self.headers.get("Authorization"), watcher.lookup)
+        except CloudPyPIError as exc:  # the auth file vanished or broke: refuse everyone, say why
+            log.error("refusing the request: %s", exc)
+            return False
 
     def answer_reply(self, reply: rules.Reply, path: str, head: bool) -> None:
         headers = {name.title(): value for name, value in reply.headers.items()}
@@ -264,8 +284,9 @@ class EdgeServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, storage: Storage, host: str = "127.0.0.1", port: int = 8080,
-                 page_max_age: int = 600) -> None:
+                 page_max_age: int = 600, auth: AuthWatcher | None = None) -> None:
         self.storage = storage
+        self.auth = auth  # None: no credentials needed
         self.page_max_age = page_max_age
         if ":" in host:
             self.address_family = socket.AF_INET6

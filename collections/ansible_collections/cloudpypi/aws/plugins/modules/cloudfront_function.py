@@ -34,6 +34,14 @@ options:
     type: str
     choices: [cloudfront-js-1.0, cloudfront-js-2.0]
     default: cloudfront-js-2.0
+  key_value_store_arns:
+    description:
+      - ARNs of the CloudFront KeyValueStores the function reads (its C(KeyValueStoreAssociations);
+        CloudFront allows one).  An empty list removes any association.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
   publish:
     description: Publish to LIVE when LIVE differs from I(code).
     type: bool
@@ -105,16 +113,28 @@ def code_of(client, name, stage):
     return raw.decode("utf-8") if isinstance(raw, bytes) else raw
 
 
+def associated_arns(config):
+    """The sorted KeyValueStore ARNs of a FunctionConfig."""
+    items = (config.get("KeyValueStoreAssociations") or {}).get("Items") or []
+    return sorted(item["KeyValueStoreARN"] for item in items)
+
+
 def _state(summary, code):
     config = summary["FunctionSummary"].get("FunctionConfig", {})
-    return {"comment": config.get("Comment", ""), "runtime": config.get("Runtime"), "code": code}
+    state = {"comment": config.get("Comment", ""), "runtime": config.get("Runtime"), "code": code}
+    if associated_arns(config):
+        state["key_value_store_arns"] = associated_arns(config)
+    return state
 
 
-def ensure_function(client, name, code, comment, runtime, publish, present, check_mode):
+def ensure_function(client, name, code, comment, runtime, publish, present, check_mode, kvs_arns=()):
     """Bring the function called ``name`` to the wanted state; returns the module result."""
     label = f"CloudFront function {name}"
     dev = describe(client, name, "DEVELOPMENT")
+    kvs_arns = sorted(kvs_arns)
     wanted = {"comment": comment, "runtime": runtime, "code": code}
+    if kvs_arns:
+        wanted["key_value_store_arns"] = kvs_arns
 
     if not present:
         if dev is None:
@@ -124,6 +144,11 @@ def ensure_function(client, name, code, comment, runtime, publish, present, chec
         return {"changed": True, "published": False, "diff": diff_of(_state(dev, None), {}, label)}
 
     config = {"Comment": comment, "Runtime": runtime}
+    if kvs_arns:
+        config["KeyValueStoreAssociations"] = {
+            "Quantity": len(kvs_arns),
+            "Items": [{"KeyValueStoreARN": arn} for arn in kvs_arns],
+        }
     changed = False
     if dev is None:
         changed = True
@@ -135,7 +160,12 @@ def ensure_function(client, name, code, comment, runtime, publish, present, chec
     else:
         before = _state(dev, code_of(client, name, "DEVELOPMENT"))
         etag, summary = dev["ETag"], dev["FunctionSummary"]
-        if before["code"] != code or differences({"comment": comment, "runtime": runtime}, before):
+        dev_config = dev["FunctionSummary"].get("FunctionConfig", {})
+        if (
+            before["code"] != code
+            or differences({"comment": comment, "runtime": runtime}, before)
+            or associated_arns(dev_config) != kvs_arns
+        ):
             changed = True
             if not check_mode:
                 updated = client.update_function(
@@ -148,7 +178,13 @@ def ensure_function(client, name, code, comment, runtime, publish, present, chec
         live = describe(client, name, "LIVE")
         live_code = code_of(client, name, "LIVE") if live is not None else None
         before["live_code_matches"] = live_code == code
-        if live is None or live_code != code or differences(config, live["FunctionSummary"]["FunctionConfig"]):
+        live_config = live["FunctionSummary"]["FunctionConfig"] if live is not None else {}
+        if (
+            live is None
+            or live_code != code
+            or differences(config, live_config)
+            or associated_arns(live_config) != kvs_arns
+        ):
             changed = published = True
             if not check_mode:
                 summary = client.publish_function(Name=name, IfMatch=etag)["FunctionSummary"]
@@ -170,6 +206,7 @@ def main():
         comment=dict(type="str", default=""),
         runtime=dict(type="str", default="cloudfront-js-2.0", choices=["cloudfront-js-1.0", "cloudfront-js-2.0"]),
         publish=dict(type="bool", default=True),
+        key_value_store_arns=dict(type="list", elements="str", default=[]),
         state=dict(type="str", default="present", choices=["present", "absent"]),
     )
     module = AnsibleAWSModule(
@@ -187,6 +224,7 @@ def main():
             params["publish"],
             params["state"] == "present",
             module.check_mode,
+            params["key_value_store_arns"] or [],
         )
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as error:
         module.fail_json_aws(
