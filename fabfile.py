@@ -135,7 +135,7 @@ def costs(c, egress_gb=None, json=False):
 
 @task
 def status(c):
-    """Timer runs, serial and lag, a sync in flight (done of total, rate, ETA), disk use and the last report."""
+    """Timer runs, `cloudpypi status` (serial, lag, a sync in flight), disk use and the last report."""
     conn, server = target(c)
     for line in status_lines(read_status(conn, server)):
         print(line)
