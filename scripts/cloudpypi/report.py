@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,20 @@ class Report:
         data.pop("_t0", None)
         data["ok"] = self.ok
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        """The report a ``to_dict`` wrote (a stored JSON report); keys it does not know are ignored."""
+        known = {f.name for f in fields(cls) if f.init and not f.name.startswith("_")}
+        values = {key: value for key, value in data.items() if key in known}
+        values["failures"] = [Failure(project=str(f.get("project", "")), reason=str(f.get("reason", "")))
+                              for f in data.get("failures") or []]
+        values["skipped"] = [Skipped(project=str(s.get("project", "")), filename=str(s.get("filename", "")),
+                                     size=int(s.get("size") or 0), reason=str(s.get("reason", "")))
+                             for s in data.get("skipped") or []]
+        values.setdefault("origin", "")
+        values.setdefault("target", "")
+        return cls(**values)
 
     def summary_lines(self) -> list[str]:
         verb = "would sync" if self.dry_run else "synced"

@@ -9,6 +9,7 @@ named `fabric` there would shadow the Fabric library.)
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -27,6 +28,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import fabfile  # noqa: E402
+
+from cloudpypi.ops import devserver, present, runner  # noqa: E402
+from cloudpypi.report import Report  # noqa: E402
 
 RUNNER = "/opt/cloudpypi/bin/cloudpypi-service"
 CONFIG = "/etc/cloudpypi/mirror.toml"
@@ -53,17 +57,21 @@ REPORT = {
 # ----------------------------------------------------------------------------------------------- sync
 
 
-def test_sync_runs_the_engine_as_the_service_user_then_prints_the_fetched_report(remote, capsys) -> None:  # noqa: F811
+def engine_summary(report: dict) -> str:
+    """What `cloudpypi sync` prints at its end for this report (the engine's own summary_lines)."""
+    return "".join(f"{line}\n" for line in Report.from_dict(report).summary_lines())
+
+
+def test_sync_runs_the_engine_as_the_service_user_and_shows_its_summary_once(remote, capsys) -> None:  # noqa: F811
     sync_cmd = as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--origin", "http://127.0.0.1:8081",
                           "--project", "requests", "--project", "idna", "--full", "--report-dir", REPORTS)
-    remote.expect(commands=[
-        Command(sync_cmd, out=b"progress...\n"),
-        Command(as_service("report", "latest.json"), out=json.dumps(REPORT).encode()),
-    ])
+    summary = engine_summary(REPORT)
+    remote.expect(commands=[Command(sync_cmd, out=summary.encode())])  # and nothing after it: no report fetched
     fabfile.sync(connection(), origin="http://127.0.0.1:8081", project=["requests", "idna"], full=True)
     out = capsys.readouterr().out
-    for text in ("serial      5 -> 9", "2 synced, 0 failed", "3 added (2.5 MB), 1 deleted", "3 changed"):
-        assert text in out, f"expected {text!r} in the printed summary:\n{out}"
+    for text in ("serial 5 -> 9", "synced 2 project(s)", "files added 3 (2.4 MiB), deleted 1"):
+        assert out.count(text) == 1, f"expected {text!r} once, from the engine's summary, in:\n{out}"
+    assert out == summary, f"expected the engine's summary alone, got:\n{out}"
 
 
 def test_sync_dry_run_writes_no_report_and_fetches_none(remote, capsys) -> None:  # noqa: F811
@@ -103,22 +111,22 @@ def test_sync_lock_held_by_another_manual_run_names_that_run(remote) -> None:  #
     assert "(started by cloudpypi sync pid 42 on dev at 2026-11-29 19:00:00 UTC)" in str(caught.value.message)
 
 
-def test_sync_with_failed_projects_prints_the_report_then_fails_with_the_engines_code(remote, capsys) -> None:  # noqa: F811
+def test_sync_with_failed_projects_shows_the_engines_summary_then_fails_with_its_code(remote, capsys) -> None:  # noqa: F811
     failed = dict(REPORT, projects_failed=1, failures=[{"project": "broken", "reason": "hash mismatch"}])
     remote.expect(commands=[
         Command(as_service("sync", "--config", CONFIG, "--lock-wait", "0", "--report-dir", REPORTS),
-                err=b"1 project failed: broken\n", exit=1),
-        Command(as_service("report", "latest.json"), out=json.dumps(failed).encode()),
+                out=engine_summary(failed).encode(), err=b"1 project failed: broken\n", exit=1),
     ])
     with pytest.raises(Exit) as caught:
         fabfile.sync(connection())
     assert caught.value.code == 1, f"expected the engine's exit 1, got {caught.value.code}"
     assert "1 project failed: broken" in str(caught.value.message), caught.value.message
-    assert "failed      broken: hash mismatch" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count("    broken: hash mismatch") == 1, f"expected the engine's failure line once in:\n{out}"
 
 
 def test_service_command_runs_the_runner_as_the_service_user_with_arguments_verbatim() -> None:
-    server = fabfile.Devserver(name="x", host="x")
+    server = devserver.Devserver(name="x", host="x")
     argv = shlex.split(server.service_command("--project", "it's; rm -rf /"))
     assert argv == ["sudo", "-n", "-u", "cloudpypi", RUNNER, "--project", "it's; rm -rf /"], argv
 
@@ -197,7 +205,7 @@ def test_sudo_refusal_is_explained(remote) -> None:  # noqa: F811
 
 
 def test_costs_passes_the_inventorys_instance_type_and_volume_and_the_egress(remote, monkeypatch) -> None:  # noqa: F811
-    server = fabfile.Devserver(name="d", host="devserver.test", user="admin", instance_type="t3.medium",
+    server = devserver.Devserver(name="d", host="devserver.test", user="admin", instance_type="t3.medium",
                                volume_gb="40", budget_name="team-budget")
     monkeypatch.setattr(fabfile, "target", lambda c: (connection(), server))
     remote.expect(commands=[Command(as_service(
@@ -253,7 +261,7 @@ def test_report_builds_the_page_on_the_host_to_stdout_and_saves_it_here(remote, 
 
 
 def test_report_with_costs_pipes_the_hosts_cost_data_into_the_report(remote, tmp_path, monkeypatch) -> None:  # noqa: F811
-    server = fabfile.Devserver(name="d", host="devserver.test", user="admin", instance_type="t3.medium",
+    server = devserver.Devserver(name="d", host="devserver.test", user="admin", instance_type="t3.medium",
                                budget_name="team-budget")
     monkeypatch.setattr(fabfile, "target", lambda c: (connection(), server))
     costs = as_service("costs", "--config", CONFIG, "--report-dir", REPORTS, "--budget", "team-budget",
@@ -289,26 +297,44 @@ def test_logs_reads_the_services_journal(remote, kwargs, extra) -> None:  # noqa
     fabfile.logs(connection(), **kwargs)
 
 
-def test_status_reports_what_it_can_and_shows_lag_unknown_with_the_reason(remote, capsys) -> None:  # noqa: F811
-    mirror = {"target": "s3://m/", "serial": 120, "origin_serial": None, "lag": None,
-              "lag_reason": "connection refused", "projects": 4, "files": 9, "bytes": 2**30,
-              "last_success": "2026-11-29T19:00:00Z"}
+def engine_status(target: Path, *args: str) -> str:
+    """What the real `cloudpypi status` prints for a folder target: the text `fab status` must show as it is."""
+    run = subprocess.run([sys.executable, "-m", "cloudpypi", "status", "--target", str(target), *args],
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")}, capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert run.returncode == 0, f"cloudpypi status failed: {run.stderr}"
+    return run.stdout
+
+
+def assert_shows_engine_status(out: str, text: str) -> None:
+    """Each line the engine printed is in fab's output once, under the Mirror heading, in the engine's words."""
+    mirror = out.split("Mirror\n", 1)[1].split("Disk\n", 1)[0]
+    assert mirror == "".join(f"  {line}\n" for line in text.splitlines()), (
+        f"expected the engine's status as it printed it:\n{text}\ngot:\n{out}")
+    assert out.count(text.splitlines()[0]) == 1, f"expected the engine's status once:\n{out}"
+
+
+def test_status_reports_what_it_can_and_shows_lag_unknown_with_the_reason(remote, capsys, tmp_path) -> None:  # noqa: F811
+    with socket.socket() as sock:  # an origin that refuses connections
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    mirror = engine_status(tmp_path, "--origin", closed)
     remote.expect(commands=[
         Command("systemctl list-timers --all --no-pager cloudpypi-sync.timer",
                 out=b"NEXT LEFT LAST PASSED UNIT ACTIVATES\nSun 20:15 10min Sun 20:00 5min cloudpypi-sync.timer x\n"),
         Command("systemctl show cloudpypi-sync.service --property=ActiveState,Result,ExecMainStatus,"
                 "ExecMainExitTimestamp", out=b"ActiveState=inactive\nResult=success\nExecMainStatus=0\n"
                                              b"ExecMainExitTimestamp=Sun 2026-11-29 20:00:01 UTC\n"),
-        Command(as_service("status", "--config", CONFIG, "--json"), out=json.dumps(mirror).encode()),
+        Command(as_service("status", "--config", CONFIG), out=mirror.encode()),
         Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", err=b"df: error\n", exit=1),
         Command(as_service("report", "latest.json"), err=b"cat: No such file or directory\n", exit=1),
     ])
     fabfile.status(connection())
     out = capsys.readouterr().out
     for text in ("cloudpypi-sync.timer", "result success, exit status 0, ended Sun 2026-11-29 20:00:01 UTC",
-                 "serial 120", "lag unknown (connection refused)", "4 projects, 9 files, 1.00 GiB",
-                 "Disk\n  unavailable", "Last report\n  none yet"):
+                 "lag unknown (", "Disk\n  unavailable", "Last report\n  none yet"):
         assert text in out, f"expected {text!r} in:\n{out}"
+    assert_shows_engine_status(out, mirror)
 
 
 def test_status_survives_the_mirror_status_command_failing(remote, capsys) -> None:  # noqa: F811
@@ -316,7 +342,7 @@ def test_status_survives_the_mirror_status_command_failing(remote, capsys) -> No
         Command("systemctl list-timers --all --no-pager cloudpypi-sync.timer", out=b"0 timers listed.\n"),
         Command("systemctl show cloudpypi-sync.service --property=ActiveState,Result,ExecMainStatus,"
                 "ExecMainExitTimestamp", out=b"ActiveState=inactive\n"),
-        Command(as_service("status", "--config", CONFIG, "--json"),
+        Command(as_service("status", "--config", CONFIG),
                 err=b"cloudpypi status: error: cannot read s3://m/: AccessDenied\n", exit=1),
         Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", out=b"/ 10G 1G 9G 10%\n"),
         Command(as_service("report", "latest.json"), out=json.dumps(REPORT).encode()),
@@ -324,7 +350,7 @@ def test_status_survives_the_mirror_status_command_failing(remote, capsys) -> No
     fabfile.status(connection())
     out = capsys.readouterr().out
     assert "unavailable: The remote command failed with exit code 1: cloudpypi status: error: cannot read" in out, out
-    assert "serial      5 -> 9" in out, f"the last report must still print:\n{out}"
+    assert "serial 5 -> 9" in out, f"the last report must still print:\n{out}"
 
 
 def test_an_unreachable_host_is_one_sentence_with_what_to_do() -> None:
@@ -333,9 +359,9 @@ def test_an_unreachable_host_is_one_sentence_with_what_to_do() -> None:
         port = sock.getsockname()[1]
     conn = Connection("127.0.0.1", user="admin", port=port, connect_timeout=5,
                       config=Config(overrides={"run": {"in_stream": False}}))
-    server = fabfile.Devserver(name="sandbox", host="127.0.0.1", port=port, inventory="inventory/sandbox")
+    server = devserver.Devserver(name="sandbox", host="127.0.0.1", port=port, inventory="inventory/sandbox")
     with pytest.raises(Exit) as caught:
-        fabfile.remote(conn, server, "true")
+        runner.remote(conn, server, "true")
     assert caught.value.code == 255
     message = str(caught.value.message)
     assert message.startswith(f"Cannot reach the dev server admin@127.0.0.1:{port}"), message
@@ -522,8 +548,8 @@ def test_onboard_refuses_a_private_key_and_a_bad_login_name_without_touching_the
 def test_the_sandbox_inventory_resolves_to_its_ssh_settings_templated_by_ansible(monkeypatch) -> None:
     import os
 
-    fabfile.resolve_devserver.cache_clear()
-    server = fabfile.resolve_devserver("inventory/sandbox")
+    devserver.resolve_devserver.cache_clear()
+    server = devserver.resolve_devserver("inventory/sandbox")
     port = int(os.environ.get("CLOUDPYPI_SANDBOX_SSH_PORT") or 2222)
     assert (server.host, server.port, server.user) == ("127.0.0.1", port, "admin"), server
     assert server.key.endswith("/sandbox/ssh/id_ed25519") and "{{" not in server.key, server.key
@@ -534,10 +560,10 @@ def test_the_sandbox_inventory_resolves_to_its_ssh_settings_templated_by_ansible
 def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
     text = json.dumps({"plays": [{"tasks": [{"hosts": {"dev": {"msg": {"host": "10.0.0.5", "port": 22}},
                                                         "other": {"msg": "not a dict"}}}]}]})
-    assert fabfile.parse_adhoc_json(text) == {"dev": {"host": "10.0.0.5", "port": 22}}
+    assert devserver.parse_adhoc_json(text) == {"dev": {"host": "10.0.0.5", "port": 22}}
     stderr = ("[WARNING]: Failed to parse inventory with 'ansible_collections.amazon.aws.plugins.inventory.aws_ec2'"
               " plugin: Failed to describe instances: Unable to locate credentials\n")
-    assert fabfile.inventory_error(stderr) == "Failed to describe instances: Unable to locate credentials"
+    assert devserver.inventory_error(stderr) == "Failed to describe instances: Unable to locate credentials"
 
 
 # ------------------------------------------------------------------------------------- fab itself
@@ -585,21 +611,21 @@ def test_fab_help_documents_each_flag(task: str, flags: tuple[str, ...]) -> None
 
 
 def test_hostvars_fill_the_devserver_and_roles_defaults_fill_the_gaps() -> None:
-    server = fabfile.devserver_from_hostvars("dev", {"host": "10.0.0.5", "port": "2200", "user": "admin",
+    server = devserver.devserver_from_hostvars("dev", {"host": "10.0.0.5", "port": "2200", "user": "admin",
                                                      "key": "~/.ssh/k", "runner": "", "budget_name": ""}, "inv")
     assert (server.host, server.port, server.user) == ("10.0.0.5", 2200, "admin"), server
     assert server.key == str(Path("~/.ssh/k").expanduser()), "the key path is expanded"
     assert (server.runner, server.budget_name) == (RUNNER, "cloudpypi-monthly"), "empty values fall back to defaults"
     with pytest.raises(Exit, match="not a number"):
-        fabfile.devserver_from_hostvars("dev", {"port": "{{ oops }}"}, "inv")
+        devserver.devserver_from_hostvars("dev", {"port": "{{ oops }}"}, "inv")
 
 
-def _status_commands(mirror: dict) -> list:
+def _status_commands(mirror: str) -> list:
     return [
         Command("systemctl list-timers --all --no-pager cloudpypi-sync.timer", out=b"0 timers listed.\n"),
         Command("systemctl show cloudpypi-sync.service --property=ActiveState,Result,ExecMainStatus,"
                 "ExecMainExitTimestamp", out=b"ActiveState=activating\n"),
-        Command(as_service("status", "--config", CONFIG, "--json"), out=json.dumps(mirror).encode()),
+        Command(as_service("status", "--config", CONFIG), out=mirror.encode()),
         Command("df -h --output=target,size,used,avail,pcent /var/lib/cloudpypi /", out=b"/ 10G 1G 9G 10%\n"),
         Command(as_service("report", "latest.json"), out=json.dumps(REPORT).encode()),
     ]
@@ -608,10 +634,10 @@ def _status_commands(mirror: dict) -> list:
 def test_status_shows_a_running_sync_as_cloudpypi_status_words_it(remote, capsys, tmp_path) -> None:  # noqa: F811
     from cloudpypi import runrecord
     from cloudpypi.lock import TargetLock
-    from cloudpypi.progress import Progress, summary
+    from cloudpypi.progress import Progress
     from cloudpypi.storage.folder import FolderStorage
 
-    # A real progress record under a real lock: the `running` member exactly as `cloudpypi status --json` has it.
+    # A real progress record under a real lock, read by the real `cloudpypi status` while the lock is held.
     storage = FolderStorage(str(tmp_path))
     progress = Progress(enabled=False)
     progress.set_total(3)
@@ -619,28 +645,30 @@ def test_status_shows_a_running_sync_as_cloudpypi_status_words_it(remote, capsys
         progress.planned(files, size)
     progress.finish_walk(3)
     progress.file_done(2 * 2**30)
+    snapshot = {**progress.snapshot(), "rate_bytes_per_second": 2**20 * 10.0, "eta_seconds": 204.8}
     with TargetLock(storage) as lock:
-        runrecord.write(storage, runrecord.encode(progress.snapshot(), token=lock.token, pid=4321, seq=1))
+        runrecord.write(storage, runrecord.encode(snapshot, token=lock.token, pid=4321, seq=1))
         running = runrecord.running(storage)
+        mirror = engine_status(tmp_path, "--offline")
     assert running is not None
-    running["rate_bytes_per_second"], running["eta_seconds"] = 2**20 * 10.0, 204.8
-    running["summary"] = summary(running)  # as status words it once the rate is known
-    mirror = {"target": "s3://m/", "serial": None, "origin_serial": 7, "lag": None, "lag_reason": "",
-              "projects": 0, "files": 0, "bytes": 0, "last_success": None, "running": running}
     remote.expect(commands=_status_commands(mirror))
     fabfile.status(connection())
     out = capsys.readouterr().out
     assert running["summary"] in out, f"expected cloudpypi's own summary line in:\n{out}"
     for text in ("1 of 3 files", "2.0 GiB of 4.0 GiB", "10.0 MiB/s", "ETA 3m25s", f"pid {running['pid']}"):
         assert text in out, f"expected {text!r} in:\n{out}"
+    assert_shows_engine_status(out, mirror)
 
 
-def test_status_says_no_sync_is_running_when_running_is_null(remote, capsys) -> None:  # noqa: F811
-    mirror = {"target": "s3://m/", "serial": 9, "origin_serial": 9, "lag": 0, "projects": 1, "files": 1,
-              "bytes": 1, "last_success": "2026-11-29T19:00:00Z", "running": None}
+def test_status_says_no_sync_is_running_when_running_is_null(remote, capsys, tmp_path) -> None:  # noqa: F811
+    mirror = engine_status(tmp_path, "--offline")
     remote.expect(commands=_status_commands(mirror))
     fabfile.status(connection())
-    assert "Mirror\n" in (out := capsys.readouterr().out) and "  no sync running" in out, out
+    out = capsys.readouterr().out
+    assert "Mirror\n" in out and "no sync in flight" in out, out
+    assert_shows_engine_status(out, mirror)
+
+
 # ----------------------------------------------------------------------------------------------- export
 
 
@@ -684,6 +712,6 @@ def test_export_rejects_a_since_that_is_not_a_serial_before_connecting() -> None
 def test_the_report_summary_lists_files_skipped_over_the_size_cap_apart_from_failures() -> None:
     report = {**REPORT, "skipped": [{"project": "torch", "filename": "torch-2.5-cp312-cp312-linux_x86_64.whl",
                                      "size": 900_000_000, "reason": "over max_file_size"}]}
-    lines = fabfile.report_summary(report)
-    assert any(line.startswith("skipped") and "torch-2.5-cp312" in line and "900.0 MB" in line for line in lines), lines
-    assert not any(line.startswith("failed") for line in lines), lines
+    lines = present.report_lines(report)
+    assert any("torch-2.5-cp312" in line and "858.3 MiB" in line for line in lines), lines
+    assert not any("FAILED" in line for line in lines), lines
