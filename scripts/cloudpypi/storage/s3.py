@@ -189,7 +189,7 @@ class S3Storage(Storage):
         self._call("PUT", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
                    ChecksumAlgorithm="SHA256", **extra)
 
-    def new_staging(self) -> SpoolStaging:
+    def new_staging(self, size: int | None = None) -> SpoolStaging:
         return SpoolStaging(self.spool)
 
     def publish(self, staging: Staging, key: str, *, sha256: str, size: int, content_type: str,
