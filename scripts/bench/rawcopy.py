@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import urllib3
 
 CHUNK = 1 << 20
-MULTIPART = 16 * 2**20  # the engine's MULTIPART_THRESHOLD and MULTIPART_CHUNK
-PART_CONCURRENCY = 4  # the engine's TransferConfig.max_concurrency
+MULTIPART = 16 * 2**20  # s3transfer's usual 16 MiB parts (the engine's MULTIPART_CHUNK; it sends one PUT up to 5 GiB)
+PART_CONCURRENCY = 4  # parts of one file in flight
 
 
 def read_list(path: Path) -> list[str]:
