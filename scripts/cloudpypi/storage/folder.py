@@ -59,8 +59,9 @@ class FolderStaging(Staging):
 
     With `direct`, the file is opened with O_DIRECT where the file system takes it: aligned chunks (the
     download's page-aligned 1 MiB reads) go from the caller's buffer to the disk without a copy into the
-    page cache, and the first write that the kernel refuses as unaligned (a file's last, shorter chunk)
-    turns O_DIRECT off for the rest of the file (docs/DESIGN.md, "CPU per byte on the large-file path").
+    page cache, and the first direct write the kernel refuses (a file's last, shorter chunk is unaligned)
+    is written through the page cache instead, as is the rest of the file (docs/DESIGN.md, "O_DIRECT
+    staging and one PUT per file").
     """
 
     def __init__(self, path: Path, direct: bool = False) -> None:
@@ -72,7 +73,7 @@ class FolderStaging(Staging):
             try:
                 self._fd = os.open(path, flags | os.O_DIRECT, _FILE_MODE)
             except OSError as exc:
-                if exc.errno != errno.EINVAL:  # EINVAL: this file system has no O_DIRECT
+                if exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP):  # this file system has no O_DIRECT
                     raise
                 self._direct = False
         if self._fd is None:
@@ -84,10 +85,13 @@ class FolderStaging(Staging):
         while view:
             try:
                 view = view[os.write(self._fd, view):]
-            except OSError as exc:
-                if not self._direct or exc.errno != errno.EINVAL:
+            except OSError:
+                if not self._direct:
                     raise
-                self._direct = False  # unaligned: the rest goes through the page cache
+                # Refused as unaligned (EINVAL), or O_DIRECT not supported for this write: a direct write
+                # that fails has written nothing, so the same bytes go through the page cache instead,
+                # and so does the rest of the file.  A real error (a full disk) fails the buffered write.
+                self._direct = False
                 fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~os.O_DIRECT)
         return len(data)
 

@@ -34,8 +34,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cloudpypi.errors import StorageError
 from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
 
-# One PutObject up to S3's own limit for a single PUT (docs/DESIGN.md, "CPU per byte on the large-file
-# path"): multipart parts need checksums of their own (a second SHA-256 pass over every byte) and each
+# One PutObject up to S3's own limit for a single PUT (docs/DESIGN.md, "O_DIRECT staging and one PUT
+# per file"): multipart parts need checksums of their own (a second SHA-256 pass over every byte) and each
 # part is read into a new buffer; one PUT sends the spool file as it is, checked against the file's SHA-256.
 MULTIPART_THRESHOLD = 5 * 2**30
 MULTIPART_CHUNK = 16 * 2**20
