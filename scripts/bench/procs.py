@@ -33,6 +33,8 @@ class Measured:
     max_rss_mb: float
     log: Path
     timed_out: bool = False
+    user_s: float = 0.0  # cpu_s split into user and system time
+    sys_s: float = 0.0
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -121,6 +123,8 @@ def run_measured(argv: Sequence[str], *, log: Path, env: Mapping[str, str] | Non
         max_rss_mb=peak[0] / 1024.0,
         log=log,
         timed_out=timed_out.is_set(),
+        user_s=usage.ru_utime,
+        sys_s=usage.ru_stime,
     )
 
 

@@ -25,15 +25,27 @@ from urllib.parse import urlsplit
 import urllib3
 
 CHUNK = 1 << 20
-MULTIPART = 16 * 2**20  # the engine's MULTIPART_THRESHOLD and MULTIPART_CHUNK
-PART_CONCURRENCY = 4  # the engine's TransferConfig.max_concurrency
+MULTIPART = 16 * 2**20  # s3transfer's usual 16 MiB parts (the engine's MULTIPART_CHUNK; it sends one PUT up to 5 GiB)
+PART_CONCURRENCY = 4  # parts of one file in flight
 
 
 def read_list(path: Path) -> list[str]:
     return [line.split("\t", 1)[0] for line in path.read_text().splitlines() if line.strip()]
 
 
-def fetch_to_folder(http: urllib3.PoolManager, url: str, dest: Path, hashing: bool = False) -> int:
+def _chunks(response: Any, readinto: bool) -> Any:
+    """The body in CHUNK pieces: urllib3's stream() (a new bytes object per chunk), or with `readinto`
+    views of one reused buffer filled from the http.client response underneath (what the engine does)."""
+    if not readinto:
+        yield from response.stream(CHUNK, decode_content=False)
+        return
+    buffer = memoryview(bytearray(CHUNK))
+    while count := response._fp.readinto(buffer):
+        yield buffer[:count]
+
+
+def fetch_to_folder(http: urllib3.PoolManager, url: str, dest: Path, hashing: bool = False,
+                    readinto: bool = False) -> int:
     target = dest / urlsplit(url).path.lstrip("/")
     target.parent.mkdir(parents=True, exist_ok=True)
     response = http.request("GET", url, preload_content=False)
@@ -43,7 +55,7 @@ def fetch_to_folder(http: urllib3.PoolManager, url: str, dest: Path, hashing: bo
         size = 0
         digest = hashlib.sha256() if hashing else None
         with open(target, "wb", buffering=0) as out:
-            for chunk in response.stream(CHUNK, decode_content=False):
+            for chunk in _chunks(response, readinto):
                 if digest:
                     digest.update(chunk)
                 out.write(chunk)
@@ -87,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, help="folder (http mode)")
     parser.add_argument("--bucket", help="bucket (s3 mode; endpoint from AWS_ENDPOINT_URL)")
     parser.add_argument("--sha256", action="store_true", help="http mode: SHA-256 of every byte as it arrives")
+    parser.add_argument("--readinto", action="store_true",
+                        help="http mode: read into one reused buffer per download instead of urllib3's stream()")
     args = parser.parse_args(argv)
     urls = read_list(args.list)
     http = urllib3.PoolManager(maxsize=args.workers + 2, retries=urllib3.Retry(3))
@@ -95,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("http mode needs --dest")
 
         def one(url: str) -> int:
-            return fetch_to_folder(http, url, args.dest, args.sha256)
+            return fetch_to_folder(http, url, args.dest, args.sha256, args.readinto)
     else:
         if not args.bucket:
             parser.error("s3 mode needs --bucket")

@@ -93,7 +93,7 @@ class FileFetcher:
         def reset() -> None:
             if current:
                 self.storage.discard(current.pop())
-            current.append(self.storage.new_staging())
+            current.append(self.storage.new_staging(size))
 
         def sink(chunk: Any) -> None:
             if self.stop.is_set():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import logging
+import mmap
 import random
 import tempfile
 import threading
@@ -106,6 +107,7 @@ class OriginClient:
                                            headers={"User-Agent": USER_AGENT}, retries=False)
         self._proxies: dict[str, urllib3.ProxyManager] = {}
         self._routes: dict[tuple[str, str], urllib3.HTTPConnectionPool | urllib3.PoolManager] = {}
+        self._buffers = threading.local()  # one download read buffer per thread (_buffer)
         self.supports_changelog: bool | None = None
 
     # -- plumbing ----------------------------------------------------------
@@ -409,7 +411,7 @@ class OriginClient:
         chunk before it returns: a chunk may be a view of a buffer that the next read overwrites.
         """
         limit = self.max_file_size
-        buffer = memoryview(bytearray(CHUNK))  # one per download, reused for every chunk and retry
+        buffer = self._buffer()
 
         def attempt() -> int:
             reset()
@@ -444,6 +446,17 @@ class OriginClient:
             return received
 
         return self._with_retries(f"download {url}", attempt)
+
+    def _buffer(self) -> memoryview:
+        """This thread's read buffer, reused for every chunk, retry and download of the thread.
+
+        Page-aligned (an anonymous mmap), so that a staging file opened with O_DIRECT can take its
+        chunks straight from it.
+        """
+        buffer = getattr(self._buffers, "view", None)
+        if buffer is None:
+            buffer = self._buffers.view = memoryview(mmap.mmap(-1, CHUNK))
+        return buffer
 
     def close(self) -> None:
         self._direct.clear()

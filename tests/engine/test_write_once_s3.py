@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from cloudpypi.errors import StorageError
-from cloudpypi.storage.s3 import MULTIPART_THRESHOLD, S3Storage
+from cloudpypi.storage.s3 import MULTIPART_CHUNK, S3Storage
 from engine.conftest import cloudpypi
 
 SMALL = b"small wheel bytes " * 100
-LARGE = os.urandom(1 << 16) * ((MULTIPART_THRESHOLD >> 16) + 16)  # 17 MiB: a multipart upload of two parts
+LARGE = os.urandom(1 << 16) * ((MULTIPART_CHUNK >> 16) + 16)  # 17 MiB: two parts, with the threshold below
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def s3(moto, monkeypatch, tmp_path):
     client.create_bucket(Bucket=bucket)
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     storage = S3Storage(f"s3://{bucket}", spool_dir=str(tmp_path / "spool"))
+    storage.multipart_threshold = MULTIPART_CHUNK  # LARGE takes the multipart path (one PUT goes up to 5 GiB)
     yield storage, client, bucket
     storage.close()
 

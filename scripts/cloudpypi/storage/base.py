@@ -133,8 +133,12 @@ class Storage(abc.ABC):
         """Atomically replace a small object (a page, the state)."""
 
     @abc.abstractmethod
-    def new_staging(self) -> Staging:
-        """A private place to stream a download into before it is verified."""
+    def new_staging(self, size: int | None = None) -> Staging:
+        """A private place to stream a download into before it is verified.
+
+        `size` is the number of bytes announced for it, when known: a backend may choose how to write
+        by it (the folder target writes big files past the page cache).
+        """
 
     @abc.abstractmethod
     def publish(

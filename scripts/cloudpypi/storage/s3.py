@@ -1,8 +1,10 @@
 """An S3 target (AWS, moto, MinIO): endpoint and credentials come from the standard AWS settings.
 
 Downloads are staged in a local spool file while they are hashed; only verified bytes are uploaded,
-so a corrupt download never reaches the bucket.  Large files go up as multipart uploads with
-S3-side SHA-256 checksums on every part.
+so a corrupt download never reaches the bucket.  A file goes up in one PutObject (up to S3's 5 GiB
+limit) carrying the SHA-256 its download was verified against as ChecksumSHA256: S3 checks the bytes
+it receives against it and keeps it as the object's full-object checksum, and no byte is hashed a
+second time on the way up.  Larger files go up as multipart uploads with SHA-256 checksums per part.
 
 Package files (``packages/``) are written once: every new one is created with ``If-None-Match: *``
 (single-part PUT and CompleteMultipartUpload alike), so a bucket policy can deny any PutObject there
@@ -33,7 +35,10 @@ from cloudpypi.errors import StorageError
 from cloudpypi.layout import FILES_PREFIX
 from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
 
-MULTIPART_THRESHOLD = 16 * 2**20
+# One PutObject up to S3's own limit for a single PUT (docs/DESIGN.md, "O_DIRECT staging and one PUT
+# per file"): multipart parts need checksums of their own (a second SHA-256 pass over every byte) and each
+# part is read into a new buffer; one PUT sends the spool file as it is, checked against the file's SHA-256.
+MULTIPART_THRESHOLD = 5 * 2**30
 MULTIPART_CHUNK = 16 * 2**20
 MULTIPART_CONCURRENCY = 4  # parts of one upload in flight: at most this many chunks in memory
 WRITE_ONCE_PREFIX = FILES_PREFIX
@@ -91,6 +96,11 @@ class S3Storage(Storage):
         self.url = f"s3://{self.bucket}/{self.prefix}"
         boto_config = BotoConfig(
             max_pool_connections=max_connections,
+            # Every upload carries a checksum header (ChecksumSHA256 of verified bytes, or one botocore
+            # computes), which SigV4 signs and S3 checks against the body.  Over HTTPS botocore then
+            # leaves the body itself out of the signature; over plain HTTP (moto, a MinIO without TLS)
+            # it would hash every byte once more for the signature alone.
+            s3={"payload_signing_enabled": False},
             # "standard" retries throttling (SlowDown, 503) and 5xx with exponential backoff and jitter.
             retries={"mode": "standard", "max_attempts": 10},
             connect_timeout=10,
@@ -100,6 +110,7 @@ class S3Storage(Storage):
             self.client = boto3.session.Session().client("s3", config=boto_config)
         except BotoCoreError as exc:
             raise StorageError(f"cannot create an S3 client: {exc}") from None
+        self.multipart_threshold = MULTIPART_THRESHOLD
         spool_root = os.environ.get("CLOUDPYPI_SPOOL_DIR") or spool_dir or tempfile.gettempdir()
         self.spool = Path(spool_root) / "cloudpypi-spool"
         self.spool.mkdir(parents=True, exist_ok=True)
@@ -181,7 +192,7 @@ class S3Storage(Storage):
         self._call("PUT", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
                    ChecksumAlgorithm="SHA256", **extra)
 
-    def new_staging(self) -> SpoolStaging:
+    def new_staging(self, size: int | None = None) -> SpoolStaging:
         return SpoolStaging(self.spool)
 
     def publish(self, staging: Staging, key: str, *, sha256: str, size: int, content_type: str,
@@ -193,7 +204,7 @@ class S3Storage(Storage):
             extra["CacheControl"] = cache_control
         write_once = key.startswith(WRITE_ONCE_PREFIX)
         try:
-            if size < MULTIPART_THRESHOLD:
+            if size < self.multipart_threshold:
                 condition: dict[str, Any] = {"IfNoneMatch": "*"} if write_once else {}
                 with open(staging.path, "rb") as body:
                     # We already know the digest: S3 verifies it server-side without botocore re-hashing.
@@ -269,11 +280,13 @@ class S3Storage(Storage):
     # -- compare-and-swap for the lock -------------------------------------
     def create_exclusive(self, key: str, data: bytes) -> bool:
         return self._call("conditional PUT", self.client.put_object, tolerate=_PRECONDITION, Key=self._key(key),
-                          Body=data, IfNoneMatch="*", ContentType="application/json") is not TOLERATED
+                          Body=data, IfNoneMatch="*", ContentType="application/json",
+                          ChecksumAlgorithm="SHA256") is not TOLERATED
 
     def replace_if_unchanged(self, key: str, data: bytes, etag: str) -> bool:
         return self._call("conditional PUT", self.client.put_object, tolerate=_PRECONDITION | _MISSING,
-                          Key=self._key(key), Body=data, IfMatch=etag, ContentType="application/json") is not TOLERATED
+                          Key=self._key(key), Body=data, IfMatch=etag, ContentType="application/json",
+                          ChecksumAlgorithm="SHA256") is not TOLERATED
 
     def delete_if_unchanged(self, key: str, etag: str) -> bool:
         info = self.stat(key)
