@@ -60,7 +60,8 @@ def _json_file(file: DistFile, href: str) -> dict[str, Any]:
 def render_project_json(page: ProjectPage) -> bytes:
     directory = f"simple/{page.name}/"
     document = {
-        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
+        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial,
+                 **({"tracks": list(page.tracks)} if page.tracks else {})},
         "name": page.name,
         "versions": list(page.versions),
         "files": [_json_file(f, relative_link(directory, f.key)) for f in page.files],
@@ -113,7 +114,8 @@ def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
             key=key,
         ))
     return ProjectPage(name=data.get("name", name), files=tuple(files), versions=tuple(data.get("versions", ())),
-                       last_serial=data.get("meta", {}).get("_last-serial"))
+                       last_serial=data.get("meta", {}).get("_last-serial"),
+                       tracks=tuple(data.get("meta", {}).get("tracks", ())))
 
 
 _ROOT_HTML_HEAD = (

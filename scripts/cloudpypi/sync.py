@@ -32,6 +32,7 @@ from cloudpypi.lock import TargetLock
 from cloudpypi.model import DistFile, ProjectPage, ProjectResult, RootEntry, checked_project_name
 from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
+from cloudpypi.private import Guard
 from cloudpypi.progress import Progress
 from cloudpypi.render import page_keys, parse_mirror_json, render_project
 from cloudpypi.report import Failure, Report, Skipped
@@ -167,6 +168,7 @@ class Syncer:
         # When the state accounts for every stored file (see _can_trust_absence), a file that no mirror
         # page lists is known to be absent: it is downloaded without asking the target first.
         self._trust_absence = False
+        self._guard = Guard({}, frozenset(), origin.base)  # the run's, once the state is open (cloudpypi.private)
 
     # =====================================================================
     # deciding what to do
@@ -331,6 +333,7 @@ class Syncer:
         mirror_page = self._mirror_page(name) if known or check_target else None
         only = self._only_filenames.get(name) if self._only_filenames is not None else None
         plan = plan_project(page, mirror_page, self.config.filters, only, max_file_size=self.config.max_file_size)
+        plan = self._guard.plan(plan)  # a private project that tracks the origin keeps its uploads
         result.skipped = [(f.filename, f.size or 0) for f in plan.skipped]
         if self.options.force:
             # repair: trust no page, check every file in the target (present ones are not downloaded again)
@@ -435,7 +438,7 @@ class Syncer:
 
     def _remove_project(self, state: State, name: str, now: float) -> None:
         known, _ = state.project_serial(name)
-        if not known:
+        if not known or self._guard.keep_from_removal(name):
             return
         self.report.projects_removed += 1
         if self.options.dry_run:
@@ -513,6 +516,11 @@ class Syncer:
                 self._trust_absence = self._can_trust_absence(state, lock)
                 state.set(FILES_ACCOUNTED, "0")  # until this run ends cleanly
             decision = self._decide(state)
+            # the dependency-confusion guard: private names stay out of the todo unless they track the origin
+            self._guard = Guard.for_run(state, self.config.private_track_origin, self.origin.base, report,
+                                        dry_run=self.options.dry_run)
+            decision.todo = self._guard.todo(decision.todo, decision.origin_serial, None if decision.mode in (
+                "projects", "closure") else lambda name: _Todo(name, force=True))
             report.mode = decision.mode
             report.origin_serial = decision.origin_serial
             now = time.time()
