@@ -812,3 +812,22 @@ def teardown(c, yes=False):
             raise Exit("Not confirmed; nothing was deleted (pass --yes to skip the question).", code=1)
     cmd = ["ansible-playbook", "-i", inventory, "playbooks/teardown.yml", "-e", f"cloudpypi_teardown_confirm={bucket}"]
     local(c, shlex.join(cmd), env=ansible_env(inventory))
+
+
+@task(help={
+    "dists": "wheels and sdists here: paths or a quoted glob, separated by commas or spaces (e.g. 'dist/*')",
+    "lock_wait": "seconds to wait for a sync holding the mirror's lock (default 600)",
+})
+def publish(c, dists, lock_wait=600):
+    """Publish private wheels and sdists to the mirror through the dev server's service (cloudpypi upload)."""
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
+    from cloudpypi.upload.publish import local_dists, publish_dists
+
+    try:
+        paths = local_dists(dists)
+    except ValueError as exc:
+        raise Exit(f"fab publish: {exc}", code=EXIT_SETUP) from None
+    conn, server = target(c)
+    publish_dists(conn, lambda command, **kwargs: remote(conn, server, command, **kwargs), server.service_command,
+                  server.config, paths, float(lock_wait))

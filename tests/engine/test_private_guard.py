@@ -151,7 +151,8 @@ def test_a_private_project_that_tracks_the_origin_lists_both_with_pep_708_tracks
     assert listed.tracks == (tracks,)
     raw = json.loads((target / "simple" / "acme-utils" / "index.v1_json").read_bytes())
     assert raw["meta"]["tracks"] == [tracks]
-    assert f'<meta name="pypi:tracks" content="{tracks}">' in (target / "simple" / "acme-utils" / "index.html").read_text()
+    html = (target / "simple" / "acme-utils" / "index.html").read_text()
+    assert f'<meta name="pypi:tracks" content="{tracks}">' in html, html
     assert [d["decision"] for d in run.report["guard"] if d["project"] == "acme-utils"] == ["tracked"]
 
     origin.corpus.add_release("acme-utils", "100.0", files=["py3-none-any"])
