@@ -183,3 +183,19 @@ def test_a_state_from_before_private_projects_is_migrated_by_the_first_upload(or
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
         assert db.execute("SELECT name FROM private_projects").fetchall() == [("acme-internal",)]
+
+
+def test_verify_against_the_origin_neither_checks_nor_names_private_projects(origin, tmp_path):
+    target, dists = tmp_path / "mirror", tmp_path / "dists"
+    dists.mkdir()
+    # the same filename as the origin's acme-utils 99.0 wheel, other bytes: "tampered" if it were compared
+    assert upload(target, wheel(dists, "acme-utils", "99.0", marker="private"),
+                  wheel(dists, "acme-internal", "0.1")).returncode == 0
+    assert sync(origin, target, tmp_path).returncode == 0
+    origin.counters.reset()
+    for extra in ([], ["--sample", "50"]):
+        run = cloudpypi("verify", "--origin", origin.url, "--target", str(target), *extra)
+        assert run.returncode == 0, run
+    asked = origin.counters.paths()
+    assert asked and not [p for p in asked if "acme" in p], f"private names must not reach the origin: {asked}"
+    assert (target / "packages/private/acme-utils/acme_utils-99.0-py3-none-any.whl").exists()
