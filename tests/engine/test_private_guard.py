@@ -199,3 +199,19 @@ def test_verify_against_the_origin_neither_checks_nor_names_private_projects(ori
     asked = origin.counters.paths()
     assert asked and not [p for p in asked if "acme" in p], f"private names must not reach the origin: {asked}"
     assert (target / "packages/private/acme-utils/acme_utils-99.0-py3-none-any.whl").exists()
+
+
+def test_opting_in_later_takes_effect_at_the_next_sync_without_a_change_on_the_origin(origin, tmp_path):
+    target, dists = tmp_path / "mirror", tmp_path / "dists"
+    dists.mkdir()
+    assert upload(target, wheel(dists, "acme-utils", "1.0", marker="private")).returncode == 0
+    assert sync(origin, target, tmp_path).returncode == 0
+    assert [f.filename for f in page(target, "acme-utils").files] == ["acme_utils-1.0-py3-none-any.whl"]
+    config = tmp_path / "mirror.toml"
+    config.write_text('[mirror]\nprocesses = 1\n[private]\ntrack_origin = ["acme-utils"]\n')
+    run = sync(origin, target, tmp_path, config=config)
+    assert run.returncode == 0 and run.report["mode"] == "no-op", run
+    listed = page(target, "acme-utils")
+    assert "acme_utils-99.0-py3-none-any.whl" in {f.filename for f in listed.files}, listed.files
+    assert "acme_utils-1.0-py3-none-any.whl" in {f.filename for f in listed.files}
+    assert listed.tracks, "a tracking project's page carries PEP 708 tracks"
