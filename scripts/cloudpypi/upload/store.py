@@ -124,29 +124,34 @@ def _upload(config: Config, storage: Storage, state: State, dists: list[Distribu
 def _store(storage: Storage, dist: Distribution, key: str) -> DistFile:
     """The file, then its .metadata, each verified against the digest taken at validation."""
     if storage.sha256(key) != dist.sha256:
-        _publish_file(storage, dist.path.read_bytes, key, dist.sha256)
+        with open(dist.path, "rb") as handle:
+            _publish_stream(storage, iter(lambda: handle.read(1 << 20), b""), key, dist.sha256)
     metadata_sha256 = None
     if dist.metadata is not None:
         metadata_sha256 = hashlib.sha256(dist.metadata).hexdigest()
         if storage.sha256(key + ".metadata") != metadata_sha256:
-            _publish_file(storage, lambda: dist.metadata or b"", key + ".metadata", metadata_sha256)
+            _publish_stream(storage, iter([dist.metadata]), key + ".metadata", metadata_sha256)
     upload_time = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
     return DistFile(filename=dist.filename, url=key, sha256=dist.sha256, size=dist.size,
                     requires_python=dist.requires_python, metadata_sha256=metadata_sha256,
                     has_metadata=metadata_sha256 is not None, upload_time=upload_time, key=key)
 
 
-def _publish_file(storage: Storage, read: Callable[[], bytes], key: str, sha256: str) -> None:
-    data = read()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise UploadRefused(f"{key.rsplit('/', 1)[-1]} changed while it was being uploaded; nothing was listed")
+def _publish_stream(storage: Storage, chunks: Iterable[bytes], key: str, sha256: str) -> None:
+    """Streamed into a staging file while hashed; published only when the bytes are the validated ones."""
     staging = storage.new_staging()
+    digest, size = hashlib.sha256(), 0
     try:
-        staging.write(data)
+        for chunk in chunks:
+            staging.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+        if digest.hexdigest() != sha256:
+            raise UploadRefused(f"{key.rsplit('/', 1)[-1]} changed while it was being uploaded; nothing was listed")
     except BaseException:
         storage.discard(staging)
         raise
-    storage.publish(staging, key, sha256=sha256, size=len(data), content_type=content_type_for(key),
+    storage.publish(staging, key, sha256=sha256, size=size, content_type=content_type_for(key),
                     cache_control=FILE_CACHE_CONTROL)
 
 
