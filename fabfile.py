@@ -322,6 +322,10 @@ def status_lines(timer: str | None, service: dict[str, str] | None, mirror: dict
         lines.append(f"  {mirror.get('projects')} projects, {mirror.get('files')} files, {gib:.2f} GiB; "
                      f"last success {mirror.get('last_success')}")
         lines += running_lines(mirror.get("running"))
+        if mirror.get("private_projects"):  # cloudpypi upload (fab publish), and the guard's collisions
+            lines.append(f"  private projects: {', '.join(mirror['private_projects'])}")
+        lines += [f"  COLLISION: the origin has the private name {c.get('name')} too (origin serial "
+                  f"{c.get('origin_serial')}); its files are kept out" for c in mirror.get("collisions") or []]
     lines.append("Disk")
     disk_lines = [line for line in (disk or "unavailable").splitlines() if line.strip()]
     lines += [f"  {line}" for line in dict.fromkeys(disk_lines)]  # the state dir is often on /
