@@ -542,8 +542,8 @@ def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
 
 # ------------------------------------------------------------------------------------- fab itself
 
-TASKS = ("closure", "costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "report", "status",
-         "sync", "teardown", "test", "verify", "why")
+TASKS = ("closure", "costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "publish", "report",
+         "status", "sync", "teardown", "test", "verify", "why")
 
 
 def fab_cli(*args: str) -> subprocess.CompletedProcess[str]:
