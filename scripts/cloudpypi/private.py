@@ -121,7 +121,8 @@ class Guard:
     def __init__(self, private: dict[str, tuple[DistFile, ...]], tracked: frozenset[str], origin: str, *,
                  decisions: list[GuardDecision] | None = None, collisions: list[Collision] | None = None,
                  record: Callable[[str, int | None], bool] | None = None,
-                 unsynced: frozenset[str] = frozenset()) -> None:
+                 unsynced: frozenset[str] = frozenset(), untracked: frozenset[str] = frozenset(),
+                 republish: Callable[[str], None] | None = None) -> None:
         self.private = private
         self.tracked = tracked & frozenset(private)
         self.origin = origin
@@ -129,11 +130,15 @@ class Guard:
         self.collisions = collisions if collisions is not None else []
         self.record = record  # stores a collision; True when it is new
         self.unsynced = unsynced & self.tracked  # tracked private projects no sync has visited yet
+        self.untracked = untracked - self.tracked  # no longer tracking: their pages still list the origin's files
+        self.republish = republish  # rewrites a private project's pages from its uploads alone
 
     @classmethod
-    def for_run(cls, state: PrivateState, tracked: frozenset[str], origin: str, report: Any, *,
+    def for_run(cls, state: PrivateState, config: Any, storage: Any, origin: str, report: Any, *,
                 dry_run: bool) -> Guard:
+        """The guard for one sync over this state (cloudpypi.state.State), config and target."""
         names = state.private_projects()
+        tracked = config.private_track_origin
         if dry_run:  # a dry run writes nothing: a collision is new when the state has not recorded it
             known = {row[0] for row in state.collisions()}
 
@@ -141,9 +146,19 @@ class Guard:
                 return name not in known
         else:
             record = state.record_collision
-        unsynced = frozenset(n for n in names if n in tracked and state.project_serial(n)[1] is None)
+        # A sync records the origin's serial for a project it visits; an upload records none for one kept apart.
+        serials = {name: state.project_serial(name)[1] for name in names}
+        unsynced = frozenset(n for n in names if n in tracked and serials[n] is None)
+        untracked = frozenset(n for n in names if n not in tracked and serials[n] is not None)
+        republish = None
+        if not dry_run and untracked:
+            from cloudpypi.upload.store import republish_private
+
+            def republish(name: str) -> None:
+                republish_private(config, storage, state, name)
         return cls({name: tuple(state.private_files(name)) for name in names}, tracked, origin,
-                   decisions=report.guard, collisions=report.collisions, record=record, unsynced=unsynced)
+                   decisions=report.guard, collisions=report.collisions, record=record, unsynced=unsynced,
+                   untracked=untracked, republish=republish)
 
     def owns(self, name: str) -> bool:
         return name in self.private
@@ -164,6 +179,11 @@ class Guard:
         """The sync's todo without the private names it may not visit.  Each such name met there is a
         name the origin has: a collision, recorded once.  With `make` (a todo item for a name), tracked
         private projects that no sync has visited yet are visited too."""
+        for name in sorted(self.untracked):
+            self.decisions.append(GuardDecision(name, "untracked", "no longer in [private] track_origin: the "
+                                                                   "origin's files leave its page"))
+            if self.republish is not None:
+                self.republish(name)
         seen: set[str] = set()
         for item in todo:
             name = item.name

@@ -517,7 +517,7 @@ class Syncer:
                 state.set(FILES_ACCOUNTED, "0")  # until this run ends cleanly
             decision = self._decide(state)
             # the dependency-confusion guard: private names stay out of the todo unless they track the origin
-            self._guard = Guard.for_run(state, self.config.private_track_origin, self.origin.base, report,
+            self._guard = Guard.for_run(state, self.config, self.storage, self.origin.base, report,
                                         dry_run=self.options.dry_run)
             decision.todo = self._guard.todo(decision.todo, decision.origin_serial, None if decision.mode in (
                 "projects", "closure") else lambda name: _Todo(name, force=True))

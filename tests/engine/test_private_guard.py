@@ -215,3 +215,26 @@ def test_opting_in_later_takes_effect_at_the_next_sync_without_a_change_on_the_o
     assert "acme_utils-99.0-py3-none-any.whl" in {f.filename for f in listed.files}, listed.files
     assert "acme_utils-1.0-py3-none-any.whl" in {f.filename for f in listed.files}
     assert listed.tracks, "a tracking project's page carries PEP 708 tracks"
+
+
+def test_opting_out_again_takes_the_origins_files_off_the_page_at_the_next_sync(origin, tmp_path):
+    target, dists = tmp_path / "mirror", tmp_path / "dists"
+    dists.mkdir()
+    tracking = tmp_path / "tracking.toml"
+    tracking.write_text('[mirror]\nprocesses = 1\n[private]\ntrack_origin = ["acme-utils"]\n')
+    assert upload(target, wheel(dists, "acme-utils", "1.0", marker="private"), config=tracking).returncode == 0
+    assert sync(origin, target, tmp_path, config=tracking).returncode == 0
+    public = {f.key for f in page(target, "acme-utils").files if not f.key.startswith("packages/private/")}
+    assert public, "the tracking project lists the origin's files"
+
+    run = sync(origin, target, tmp_path)  # the default: kept apart
+    assert run.returncode == 0, run
+    listed = page(target, "acme-utils")
+    assert [f.filename for f in listed.files] == ["acme_utils-1.0-py3-none-any.whl"] and not listed.tracks
+    assert "untracked" in [d["decision"] for d in run.report["guard"] if d["project"] == "acme-utils"], run.report
+    with sqlite3.connect(target / ".cloudpypi" / "state.sqlite") as db:
+        due = {row[0] for row in db.execute("SELECT key FROM deletions")}
+    assert public <= due, "the origin's files are deleted after the grace period"
+
+    run = sync(origin, target, tmp_path)
+    assert run.returncode == 0 and "untracked" not in [d["decision"] for d in run.report["guard"]], run.report

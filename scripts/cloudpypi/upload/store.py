@@ -190,6 +190,17 @@ def _publish_root(config: Config, storage: Storage, state: State) -> None:
     state.save()
 
 
+def republish_private(config: Config, storage: Storage, state: State, name: str) -> None:
+    """A private project's pages from its uploads alone (after it stopped tracking the origin); the files
+    they no longer list go after the grace period.  The caller (a sync) holds the lock and writes the root."""
+    old = _mirror_page(storage, name)
+    final = private_page(name, state.private_files(name), old, tracked=False,
+                         origin=state.get("origin") or config.origin)
+    _write_pages(config, storage, final)
+    with state.transaction():
+        _record_page(config, state, old, final, None, time.time())
+
+
 def remove(config: Config, storage: Storage, name: str, filenames: Iterable[str], *, lock_wait: float = 0.0,
            say: Say = print) -> list[str]:
     """Unlist private files (or the whole private project); their bytes go after the deletion grace period."""
