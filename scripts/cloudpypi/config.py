@@ -291,16 +291,34 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
     if "closure" in data:
         kwargs["closure"] = _closure_table(data["closure"], source, base_dir)
     if "private" in data:
-        from cloudpypi.private import parse_private_table
-
-        kwargs.update(parse_private_table(data["private"], source))
+        kwargs.update(_private_table(data["private"], source))
     return Config(**kwargs)
+
+
+def _private_table(table: Any, source: str) -> dict[str, Any]:
+    """The ``[private]`` table (uploaded projects, see cloudpypi.private): Config keyword arguments."""
+    where = f"{source} [private]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "max_upload_size":
+            kwargs["max_upload_size"] = parse_size(value, f"{where}.max_upload_size")
+            if kwargs["max_upload_size"] < 1024:
+                raise ConfigError(f"{where}.max_upload_size: {kwargs['max_upload_size']} bytes is too small")
+        elif key == "track_origin":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}.track_origin: expected a list of project names")
+            kwargs["private_track_origin"] = frozenset(canonicalize_name(v) for v in value)
+        else:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+    return kwargs
 
 
 def _closure_table(table: Any, source: str, base_dir: Path | None) -> dict[str, Any]:
     """Validated at load time (a bad table is a usage error, exit 2); relative requirement files are
     taken from the config file's folder, so the systemd unit's working directory does not matter."""
-    from cloudpypi.closure.spec import parse_closure
+    from cloudpypi.closurespec import parse_closure
 
     if not isinstance(table, dict):
         raise ConfigError(f"{source} [closure]: expected a table")

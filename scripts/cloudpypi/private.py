@@ -7,9 +7,9 @@ opt in to the origin's releases (``[private] track_origin``): the sync then merg
 into its page beside the private ones (a private filename always wins) and the page carries PEP 708
 ``tracks`` pointing at the origin's project.  Keeping them apart is the default.
 
-Private files live under ``packages/private/<name>/<filename>``: no key of the origin's
-(``packages/<2 hex>/<2 hex>/...``) can land there, and a filename maps to one key, which is what makes
-an upload immutable.
+Private files live under ``packages/private/<name>/<filename>`` (:func:`cloudpypi.layout.private_file_key`):
+no key of the origin's (``packages/<2 hex>/<2 hex>/...``) can land there, and a filename maps to one key,
+which is what makes an upload immutable.
 """
 
 from __future__ import annotations
@@ -19,25 +19,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cloudpypi.errors import ConfigError
+from cloudpypi.layout import is_private_file_key, page_url_path
 from cloudpypi.model import DistFile, ProjectPage
 
-PRIVATE_PREFIX = "packages/private/"
 DEFAULT_MAX_UPLOAD_SIZE = 100 * 2**20  # PyPI's default per-file limit
-
-
-def private_key(name: str, filename: str) -> str:
-    """Where an uploaded file lives: one key per filename, so a filename is written once."""
-    return f"{PRIVATE_PREFIX}{name}/{filename}"
-
-
-def is_private_key(key: str) -> bool:
-    return key.startswith(PRIVATE_PREFIX)
 
 
 def tracks_url(origin: str, name: str) -> str:
     """The origin's page for a project (PEP 708 ``tracks``)."""
-    return f"{origin.rstrip('/')}/simple/{name}/"
+    return origin.rstrip("/") + page_url_path(name)
 
 
 def version_of(filename: str) -> str:
@@ -71,7 +61,7 @@ def private_page(name: str, private_files: Iterable[DistFile], mirror_page: Proj
     versions = [version_of(f.filename) for f in own]
     serial = None
     if tracked and mirror_page is not None:
-        public = tuple(f for f in mirror_page.files if not is_private_key(f.key) and f.filename not in names)
+        public = tuple(f for f in mirror_page.files if not is_private_file_key(f.key) and f.filename not in names)
         versions += [version_of(f.filename) for f in public if _parses(f.filename)]
         serial = mirror_page.last_serial
     return ProjectPage(name=name, files=public + own, versions=sorted_versions(versions), last_serial=serial,
@@ -134,9 +124,11 @@ class Guard:
         self.republish = republish  # rewrites a private project's pages from its uploads alone
 
     @classmethod
-    def for_run(cls, state: PrivateState, config: Any, storage: Any, origin: str, report: Any, *,
-                dry_run: bool) -> Guard:
-        """The guard for one sync over this state (cloudpypi.state.State), config and target."""
+    def for_run(cls, state: PrivateState, config: Any, origin: str, report: Any, *, dry_run: bool,
+                republish: Callable[[str], None] | None = None) -> Guard:
+        """The guard for one sync over this state (cloudpypi.state.State) and config.  ``republish``
+        rewrites a private project's pages from its uploads alone (cloudpypi.upload.store.republish_private,
+        given by the sync, which owns the page store); a dry run never calls it."""
         names = state.private_projects()
         tracked = config.private_track_origin
         if dry_run:  # a dry run writes nothing: a collision is new when the state has not recorded it
@@ -150,15 +142,9 @@ class Guard:
         serials = {name: state.project_serial(name)[1] for name in names}
         unsynced = frozenset(n for n in names if n in tracked and serials[n] is None)
         untracked = frozenset(n for n in names if n not in tracked and serials[n] is not None)
-        republish = None
-        if not dry_run and untracked:
-            from cloudpypi.upload.store import republish_private
-
-            def republish(name: str) -> None:
-                republish_private(config, storage, state, name)
         return cls({name: tuple(state.private_files(name)) for name in names}, tracked, origin,
                    decisions=report.guard, collisions=report.collisions, record=record, unsynced=unsynced,
-                   untracked=untracked, republish=republish)
+                   untracked=untracked, republish=None if dry_run else republish)
 
     def owns(self, name: str) -> bool:
         return name in self.private
@@ -221,27 +207,3 @@ class Guard:
             present=plan.present | {f.key for f in own},
             to_fetch=tuple(f for f in plan.to_fetch if f.filename not in names),
             to_drop=tuple(k for k in plan.to_drop if k not in keys))
-
-
-def parse_private_table(table: Any, source: str) -> dict[str, Any]:
-    """The ``[private]`` config table: Config keyword arguments."""
-    from packaging.utils import canonicalize_name
-
-    from cloudpypi.config import parse_size
-
-    where = f"{source} [private]"
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: expected a table")
-    kwargs: dict[str, Any] = {}
-    for key, value in table.items():
-        if key == "max_upload_size":
-            kwargs["max_upload_size"] = parse_size(value, f"{where}.max_upload_size")
-            if kwargs["max_upload_size"] < 1024:
-                raise ConfigError(f"{where}.max_upload_size: {kwargs['max_upload_size']} bytes is too small")
-        elif key == "track_origin":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(f"{where}.track_origin: expected a list of project names")
-            kwargs["private_track_origin"] = frozenset(canonicalize_name(v) for v in value)
-        else:
-            raise ConfigError(f"{where}: unknown key {key!r}")
-    return kwargs

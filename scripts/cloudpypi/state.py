@@ -21,13 +21,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cloudpypi.errors import StorageError
-from cloudpypi.model import DistFile, RootEntry
-from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.layout import STATE_KEY
+from cloudpypi.model import DistFile, ProjectResult, RootEntry
+from cloudpypi.paths import default_state_dir
+from cloudpypi.storage import Storage
 from cloudpypi.storage.folder import FolderStorage
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = STATE_PREFIX + "state.sqlite"
 # 2: private projects and collisions.  An older cloudpypi refuses a version-2 state rather than sync over
 # private names that it does not know to guard.
 SCHEMA_VERSION = 2
@@ -63,17 +64,16 @@ CREATE TABLE IF NOT EXISTS collisions (name TEXT PRIMARY KEY, origin_serial INTE
     WITHOUT ROWID;
 """
 JOURNAL_SINCE = "journal_since"  # meta: the serial from which the change journal is complete
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("CLOUDPYPI_STATE_DIR") or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    path = Path(base).expanduser()
-    return path if os.environ.get("CLOUDPYPI_STATE_DIR") else path / "cloudpypi" / "state"
+FILES_ACCOUNTED = "files_accounted"  # meta: "1" once a run ended with every stored file recorded
 
 
 class State:
-    def __init__(self, db: sqlite3.Connection, storage: Storage, local_path: Path, remote: bool) -> None:
+    def __init__(self, db: sqlite3.Connection, storage: Storage, local_path: Path, remote: bool, *,
+                 read_only: bool = False) -> None:
         self.db = db
+        # A read-only state (a dry run, status) never writes the mirror's state file; it may still use
+        # TEMP tables (the root-index diff's ``seen``), which live in memory, not in that file.
+        self.read_only = read_only
         self.storage = storage
         self.local_path = local_path
         self.remote = remote
@@ -89,7 +89,8 @@ class State:
         if isinstance(storage, FolderStorage):
             path = storage.root / STATE_KEY
             path.parent.mkdir(parents=True, exist_ok=True)
-            return cls(cls._connect(path, read_only), storage, path, remote=False)._start_journal(read_only)
+            return cls(cls._connect(path, read_only), storage, path, remote=False,
+                       read_only=read_only)._start_journal(read_only)
         directory = Path(state_dir) if state_dir else default_state_dir()
         directory = directory / hashlib.sha256(storage.url.encode()).hexdigest()[:16]
         directory.mkdir(parents=True, exist_ok=True)
@@ -111,7 +112,7 @@ class State:
             for suffix in ("-wal", "-shm", "-journal"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
             etag_file.write_text(remote.etag or "")
-        state = cls(cls._connect(path, read_only), storage, path, remote=True)
+        state = cls(cls._connect(path, read_only), storage, path, remote=True, read_only=read_only)
         if remote is not None:  # the local copy is now the uploaded state (same etag, or just fetched)
             state._uploaded_at = state.db.total_changes
         return state._start_journal(read_only)
@@ -120,9 +121,14 @@ class State:
     def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
         if read_only and not path.exists():
             db = sqlite3.connect(":memory:")
+        elif read_only:
+            # Opened read-only by SQLite itself (not PRAGMA query_only, which refuses TEMP tables too): the
+            # file is never written, and the scratch tables a dry run's decision needs still work.
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                 check_same_thread=False)
         else:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL" if not read_only else "PRAGMA query_only=1")
+            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
         if read_only and path.exists() and db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
@@ -225,10 +231,36 @@ class State:
         row = self.db.execute("SELECT serial FROM projects WHERE name=?", (name,)).fetchone()
         return (row is not None, row[0] if row else None)
 
-    def record_project(self, name: str, serial: int | None, files: int, size: int) -> None:
+    def record(self, result: ProjectResult, now: float, grace: float) -> None:
+        """Apply one project's outcome, all or nothing: its row, its files' deletions, its retry.
+
+        A project whose pages were written gets its new row (serial, files, bytes) and marks the root
+        index for rewriting; a known project whose pages were not (unchanged, or failed) keeps its row,
+        and a failed one its old serial, so that the next run tries it again.  Dropped files are due for
+        deletion ``grace`` seconds after ``now``; files linked again are no longer due.
+        """
+        known, old_serial = self.project_serial(result.name)
         with self.transaction():
-            self.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)", (name, serial, files, size))
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('root_dirty', '1')")
+            if result.page_written or known:
+                serial = result.serial if result.ok else old_serial
+                self.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)",
+                                (result.name, serial, result.file_count, result.total_bytes))
+                if result.page_written:
+                    self.set("root_dirty", 1)
+            self.schedule_deletions(result.dropped_keys, now + grace)
+            self.cancel_deletions(result.kept_keys)
+            if result.page_written:
+                self.journal_page(result.name, result.kept_keys)  # what a bundle --since carries
+            if result.ok:
+                self.clear_retry(result.name)
+            else:
+                self.mark_retry(result.name, result.reason)
+
+    def schedule_removal(self, keys: Iterable[str], due: float) -> None:
+        """Schedule the deletion of a removed project's files, committed at once (before its pages go)."""
+        with self.transaction():
+            self.schedule_deletions(keys, due)
+        self.flush_batch()
 
     def forget_project(self, name: str) -> None:
         with self.transaction():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.render import parse_mirror_json
+from cloudpypi.pages import parse_mirror_json
 from engine.conftest import cloudpypi, small_corpus
 from support.dists import sdist, wheel
 from support.fakeorigin import Corpus, running_origin

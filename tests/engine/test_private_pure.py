@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cloudpypi.config import Filters
+from cloudpypi.layout import private_file_key as private_key
 from cloudpypi.model import DistFile, ProjectPage
 from cloudpypi.plan import plan_project
-from cloudpypi.private import Guard, private_key, private_page
+from cloudpypi.private import Guard, private_page
 
 
 @dataclass

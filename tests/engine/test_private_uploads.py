@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.render import parse_mirror_json
+from cloudpypi.pages import parse_mirror_json
 from engine.conftest import cloudpypi
 from support.dists import metadata_text, sdist, wheel
 

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from cloudpypi.upload.store import remove
 
     config = config_from_args(args)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         remove(config, storage, args.name, args.filenames, lock_wait=args.lock_wait)
     finally:

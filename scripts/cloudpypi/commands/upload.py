@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from cloudpypi.upload.store import upload
 
     config = config_from_args(args)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         upload(config, storage, [Path(p) for p in args.dists], lock_wait=args.lock_wait)
     finally:

@@ -1,9 +1,11 @@
 """Storing validated distributions beside the mirror, and removing them.
 
 The order of writes is a sync's: the files (and their ``.metadata``), then the project's pages (the
-JSON page last), then the root index, then the state.  A run killed at any point leaves nothing
-listed that is not stored, and running the same upload again completes it.  The target's lock is
-held throughout, so an upload never interleaves with a sync or another upload.
+JSON page last), then the root index, then the state.  Pages and the root index are published by the
+page store (:class:`cloudpypi.pages.PageStore`), as a sync publishes them; keys come from
+:mod:`cloudpypi.layout` and the state is written through :class:`cloudpypi.state.State`.  A run killed
+at any point leaves nothing listed that is not stored, and running the same upload again completes it.
+The target's lock is held throughout, so an upload never interleaves with a sync or another upload.
 """
 
 from __future__ import annotations
@@ -16,15 +18,15 @@ from pathlib import Path
 
 from cloudpypi.config import Config
 from cloudpypi.errors import ConfigError, UnsafeInput
+from cloudpypi.layout import private_file_key
 from cloudpypi.lock import TargetLock
-from cloudpypi.model import DistFile, ProjectPage, checked_project_name
+from cloudpypi.model import DistFile, ProjectPage, ProjectResult, checked_project_name
+from cloudpypi.pages import PageStore
 from cloudpypi.plan import file_keys, removal_keys
-from cloudpypi.private import private_key, private_page
-from cloudpypi.render import page_keys, parse_mirror_json, render_project
-from cloudpypi.rootindex import publish_root_index
+from cloudpypi.private import private_page
 from cloudpypi.state import State
 from cloudpypi.storage import Storage
-from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page_cache_control
+from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for
 from cloudpypi.upload.validate import Distribution, UploadRefused, validate
 
 Say = Callable[[str], None]
@@ -46,7 +48,7 @@ def upload(config: Config, storage: Storage, paths: Sequence[Path], *, lock_wait
     try:
         state = State.open(storage, config.state_dir or None)
         try:
-            return _upload(config, storage, state, dists, say)
+            return _upload(config, storage, PageStore(storage, config.index_max_age), state, dists, say)
         finally:
             state.close()
     finally:
@@ -62,27 +64,28 @@ def _distinct(dists: list[Distribution]) -> list[Distribution]:
     return list(by_name.values())
 
 
-def _upload(config: Config, storage: Storage, state: State, dists: list[Distribution], say: Say) -> Outcome:
+def _upload(config: Config, storage: Storage, pages: PageStore, state: State, dists: list[Distribution],
+            say: Say) -> Outcome:
     # Every refusal first: nothing is written unless every file may be.
-    pages: dict[str, ProjectPage | None] = {}
+    current: dict[str, ProjectPage | None] = {}
     for dist in dists:
         prior = state.private_file(dist.filename)
         if prior is not None and prior[1] != dist.sha256:
             raise UploadRefused(f"{dist.filename} was uploaded before with other bytes (sha256 {prior[1]}); a "
                                 "filename is never reused for other bytes: publish a new version instead")
-        key = private_key(dist.name, dist.filename)
+        key = private_file_key(dist.name, dist.filename)
         stored = storage.sha256(key)
         if stored is not None and stored != dist.sha256:
             raise UploadRefused(f"{dist.filename} is stored with other bytes (sha256 {stored}) at {key}: "
                                 "a filename is never reused for other bytes")
-        if dist.name not in pages:
-            pages[dist.name] = _mirror_page(storage, dist.name)
+        if dist.name not in current:
+            current[dist.name] = pages.mirror_page(dist.name)  # unreadable: rebuilt from the state's uploads
 
     outcome = Outcome([], [], [])
     todo: dict[str, list[DistFile]] = {}
     for dist in dists:
-        key = private_key(dist.name, dist.filename)
-        page = pages[dist.name]
+        key = private_file_key(dist.name, dist.filename)
+        page = current[dist.name]
         listed = page is not None and any(f.filename == dist.filename and f.sha256 == dist.sha256 for f in page.files)
         prior = state.private_file(dist.filename)
         if listed and prior is not None and not prior[2]:
@@ -109,15 +112,15 @@ def _upload(config: Config, storage: Storage, state: State, dists: list[Distribu
                    else " (the origin's files leave its page)"))
         uploaded = {f.filename for f in items}
         own = [f for f in state.private_files(name) if f.filename not in uploaded] + items
-        final = private_page(name, own, pages[name], tracked=tracked, origin=origin)
-        _write_pages(config, storage, final)
+        final = private_page(name, own, current[name], tracked=tracked, origin=origin)
+        pages.publish_project(final, rewrite=current[name] is None)
         with state.transaction():
             for item in items:
                 state.add_private_file(name, item)
             if was_public:
                 state.record_collision(name, state.serial)
-            _record_page(config, state, pages[name], final, serial if tracked else None, now)
-    _publish_root(config, storage, state)
+            _record_page(config, state, current[name], final, serial if tracked else None, now)
+    _publish_root(pages, state)
     return outcome
 
 
@@ -155,48 +158,31 @@ def _publish_stream(storage: Storage, chunks: Iterable[bytes], key: str, sha256:
                     cache_control=FILE_CACHE_CONTROL)
 
 
-def _mirror_page(storage: Storage, name: str) -> ProjectPage | None:
-    raw = storage.read_bytes(page_keys(name)["index.v1_json"])
-    if raw is None:
-        return None
-    try:
-        return parse_mirror_json(raw, name)
-    except (ValueError, KeyError, TypeError):
-        return None  # unreadable: rebuilt from the state's record of the uploads
-
-
-def _write_pages(config: Config, storage: Storage, page: ProjectPage) -> None:
-    """The three pages, rendered as a sync renders them; index.v1_json last, as a sync writes them."""
-    rendered = render_project(page)
-    cache_control = page_cache_control(config.index_max_age)
-    for filename, key in reversed(page_keys(page.name).items()):
-        storage.write_bytes(key, rendered[filename], content_type=content_type_for(key), cache_control=cache_control)
-
-
 def _record_page(config: Config, state: State, old: ProjectPage | None, new: ProjectPage, serial: int | None,
-                 now: float) -> None:
-    """What a sync records for a written page: counts, deletions after the grace period, the journal."""
+                 now: float, gone: Iterable[str] = ()) -> None:
+    """What a sync records for a written page (State.record): its row, the files it no longer lists (and
+    ``gone``) due for deletion after the grace period, the files it lists no longer due, the journal."""
     kept = sorted(file_keys(new))
-    state.schedule_deletions(sorted(file_keys(old) - set(kept)) if old else (), now + config.deletion_grace)
-    state.cancel_deletions(kept)
-    state.record_project(new.name, serial, len(new.files), sum(f.size or 0 for f in new.files))
-    state.journal_page(new.name, kept)
+    dropped = (file_keys(old) if old else set()) - set(kept) | set(gone)
+    state.record(ProjectResult(name=new.name, serial=serial, page_written=True, file_count=len(new.files),
+                               total_bytes=sum(f.size or 0 for f in new.files), dropped_keys=sorted(dropped),
+                               kept_keys=kept), now, config.deletion_grace)
 
 
-def _publish_root(config: Config, storage: Storage, state: State) -> None:
+def _publish_root(pages: PageStore, state: State) -> None:
     """Root index, then the state (as a sync's checkpoint): the root never lists a project without pages."""
-    publish_root_index(storage, state.iter_project_rows(), state.serial, page_cache_control(config.index_max_age))
+    pages.publish_root(state.iter_project_rows(), state.serial)
     state.set("root_dirty", None)
     state.save()
 
 
-def republish_private(config: Config, storage: Storage, state: State, name: str) -> None:
+def republish_private(config: Config, pages: PageStore, state: State, name: str) -> None:
     """A private project's pages from its uploads alone (after it stopped tracking the origin); the files
     they no longer list go after the grace period.  The caller (a sync) holds the lock and writes the root."""
-    old = _mirror_page(storage, name)
+    old = pages.mirror_page(name)
     final = private_page(name, state.private_files(name), old, tracked=False,
                          origin=state.get("origin") or config.origin)
-    _write_pages(config, storage, final)
+    pages.publish_project(final, rewrite=old is None)
     with state.transaction():
         _record_page(config, state, old, final, None, time.time())
 
@@ -214,14 +200,14 @@ def remove(config: Config, storage: Storage, name: str, filenames: Iterable[str]
     try:
         state = State.open(storage, config.state_dir or None)
         try:
-            return _remove(config, storage, state, name, wanted, say)
+            return _remove(config, PageStore(storage, config.index_max_age), state, name, wanted, say)
         finally:
             state.close()
     finally:
         lock.release()
 
 
-def _remove(config: Config, storage: Storage, state: State, name: str, wanted: list[str], say: Say) -> list[str]:
+def _remove(config: Config, pages: PageStore, state: State, name: str, wanted: list[str], say: Say) -> list[str]:
     if not state.is_private(name):
         raise UploadRefused(f"{name} is not a private project: only uploaded projects are removed this way "
                             "(a mirrored project leaves the mirror through the filters)")
@@ -230,36 +216,32 @@ def _remove(config: Config, storage: Storage, state: State, name: str, wanted: l
     if unknown := [f for f in wanted if f not in listed]:
         raise UploadRefused(f"{name} lists no file {unknown[0]!r} (its files: {', '.join(sorted(listed)) or 'none'})")
     now = time.time()
-    old = _mirror_page(storage, name)
+    old = pages.mirror_page(name)
     due = now + config.deletion_grace
     if wanted:
         tracked = name in config.private_track_origin
         final = private_page(name, [f for f in own if f.filename not in wanted], old, tracked=tracked,
                              origin=state.get("origin") or config.origin)
-        _write_pages(config, storage, final)
+        pages.publish_project(final, rewrite=old is None)
         gone = [k for f in own if f.filename in wanted for k in _keys(f)]
         with state.transaction():
             state.remove_private_files(wanted)
-            _record_page(config, state, old, final, state.project_serial(name)[1] if tracked else None, now)
-            state.schedule_deletions(gone, due)
+            _record_page(config, state, old, final, state.project_serial(name)[1] if tracked else None, now, gone)
         for filename in wanted:
             say(f"{name}: {filename} unlisted; its bytes are deleted after the grace period "
                 f"({config.deletion_grace} s)")
-        _publish_root(config, storage, state)
+        _publish_root(pages, state)
         return wanted
     # The whole project: its files' deletion is scheduled and committed before the pages go, as a sync removes one.
     keys = set(removal_keys(old)) | {k for f in own for k in _keys(f)}
-    with state.transaction():
-        state.schedule_deletions(sorted(keys), due)
-    state.flush_batch()
-    for key in reversed(page_keys(name).values()):  # JSON last: a crash before it repeats the removal
-        storage.delete(key)
+    state.schedule_removal(sorted(keys), due)
+    pages.remove_project(name)  # JSON last: a crash before it repeats the removal
     with state.transaction():
         state.forget_project(name)
         state.forget_private_project(name)
     say(f"{name}: removed ({len(own)} file(s) unlisted; their bytes are deleted after the grace period, "
         f"{config.deletion_grace} s); the name is no longer private")
-    _publish_root(config, storage, state)
+    _publish_root(pages, state)
     return [f.filename for f in own]
 
 
