@@ -358,3 +358,20 @@ def token(c, action, name=None):
         manage(action, name, auth_file, lambda: local(c, playbook, env=ansible_env(inventory)), enabled=enabled)
     except CloudPyPIError as exc:
         raise Exit(str(exc), code=exc.exit_code) from None
+
+
+@task(help={
+    "dists": "wheels and sdists here: paths or a quoted glob, separated by commas or spaces (e.g. 'dist/*')",
+    "lock_wait": "seconds to wait for a sync holding the mirror's lock (default 600)",
+})
+def publish(c, dists, lock_wait=600):
+    """Publish private wheels and sdists to the mirror through the dev server's service (cloudpypi upload)."""
+    from cloudpypi.upload.publish import local_dists, publish_dists
+
+    try:
+        paths = local_dists(dists)
+    except ValueError as exc:
+        raise Exit(f"fab publish: {exc}", code=EXIT_SETUP) from None
+    conn, server = target(c)
+    publish_dists(conn, lambda command, **kwargs: remote(conn, server, command, **kwargs), server.service_command,
+                  server.config, paths, float(lock_wait))

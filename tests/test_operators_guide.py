@@ -19,7 +19,9 @@ GUIDE = Path(__file__).resolve().parent.parent / "docs" / "operators-guide.md"
 # Config fields that live outside [mirror], and the section and key they are read from.
 ELSEWHERE = {"filters": None, "closure": None, "cloudwatch_namespace": ("monitoring", "cloudwatch_namespace"),
              "distribution_id": ("invalidation", "distribution_id"),
-             "invalidation_policy": ("invalidation", "policy")}
+             "invalidation_policy": ("invalidation", "policy"),
+             "max_upload_size": ("private", "max_upload_size"),
+             "private_track_origin": ("private", "track_origin")}
 
 
 def code_keys() -> set[tuple[str, str]]:

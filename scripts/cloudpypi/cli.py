@@ -13,7 +13,8 @@ from cloudpypi import __version__
 from cloudpypi.errors import CloudPyPIError
 
 COMMANDS: tuple[str, ...] = ("sync", "verify", "status", "costs", "serve", "invalidate", "why", "closure",
-                             "report", "export", "import_", "forecast", "fleet", "worker", "token")
+                             "report", "export", "import_", "forecast", "fleet", "worker", "token", "upload",
+                             "remove")
 
 
 def chosen_command(argv: Sequence[str]) -> str | None:

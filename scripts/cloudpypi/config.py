@@ -35,6 +35,10 @@ Example (every key is optional; these are the defaults unless noted)::
     [monitoring]
     cloudwatch_namespace = ""           # non-empty: publish run metrics to CloudWatch after each run
 
+    [private]                           # uploaded projects (cloudpypi upload; see cloudpypi.private)
+    max_upload_size = "100MiB"          # a larger distribution is refused
+    track_origin = []                   # private projects that also list the origin's releases (PEP 708)
+
     [invalidation]                      # read by `cloudpypi invalidate`; a sync never invalidates
     distribution_id = ""
     policy = "auto"                     # auto | changed | wildcard | none
@@ -132,6 +136,8 @@ class Config:
     distribution_id: str = ""
     invalidation_policy: str = "auto"
     closure: dict[str, Any] = field(default_factory=dict)  # read by cloudpypi.closure
+    max_upload_size: int = 100 * 2**20  # [private]: read by cloudpypi.upload
+    private_track_origin: frozenset[str] = frozenset()  # [private] track_origin: read by cloudpypi.private
 
     def file_hosts(self) -> frozenset[str]:
         """Hostnames (any port) that file URLs may point at."""
@@ -203,7 +209,7 @@ def _check_regexes(patterns: tuple[str, ...], where: str) -> None:
 
 
 def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> Config:
-    known = {"mirror", "filters", "monitoring", "invalidation", "closure"}
+    known = {"mirror", "filters", "monitoring", "invalidation", "closure", "private"}
     if unknown := set(data) - known:
         raise ConfigError(f"{source}: unknown section(s) {sorted(unknown)}; known: {sorted(known)}")
     mirror = data.get("mirror", {})
@@ -284,7 +290,29 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
 
     if "closure" in data:
         kwargs["closure"] = _closure_table(data["closure"], source, base_dir)
+    if "private" in data:
+        kwargs.update(_private_table(data["private"], source))
     return Config(**kwargs)
+
+
+def _private_table(table: Any, source: str) -> dict[str, Any]:
+    """The ``[private]`` table (uploaded projects, see cloudpypi.private): Config keyword arguments."""
+    where = f"{source} [private]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table")
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "max_upload_size":
+            kwargs["max_upload_size"] = parse_size(value, f"{where}.max_upload_size")
+            if kwargs["max_upload_size"] < 1024:
+                raise ConfigError(f"{where}.max_upload_size: {kwargs['max_upload_size']} bytes is too small")
+        elif key == "track_origin":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}.track_origin: expected a list of project names")
+            kwargs["private_track_origin"] = frozenset(canonicalize_name(v) for v in value)
+        else:
+            raise ConfigError(f"{where}: unknown key {key!r}")
+    return kwargs
 
 
 def _closure_table(table: Any, source: str, base_dir: Path | None) -> dict[str, Any]:

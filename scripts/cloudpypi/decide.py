@@ -11,7 +11,8 @@ decide, cheapest first:
 * ``closure``: a dependency-closure mirror, where :mod:`cloudpypi.closure` picks projects and files.
 
 The state is read, with two writes that belong to deciding: whether the origin publishes a changelog
-(``origin_changelog``, so a origin without one is not asked again) and the temporary ``seen`` table.
+(``origin_changelog``, so an origin without one is not asked again; never on a read-only state, as a
+dry run's is) and the temporary ``seen`` table (a TEMP table, which a read-only state allows).
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ def decide(config: Config, origin: OriginClient, state: State, asked: Asked) -> 
             origin_serial = origin.changelog_last_serial()
         except OriginError as exc:
             log.warning(CHANGELOG_UNUSABLE, exc)
-    if origin.supports_changelog is not None:
+    if origin.supports_changelog is not None and not state.read_only:
+        # remembered so that an origin without a changelog is not asked again; a read-only state (a dry
+        # run) is never written: the next real run remembers it
         state.set("origin_changelog", "1" if origin.supports_changelog else "0")
 
     if (origin_serial is not None and state.serial is not None and not asked.full

@@ -6,7 +6,8 @@ A target holds three areas:
   ``simple/<name>/<form>``, each in the three forms of :data:`PAGE_NAMES` (PEP 691 JSON, PEP 691
   HTML, PEP 503 HTML; the two HTML forms are the same bytes under two content types).
 * ``packages/``: the distribution files and their ``.metadata`` files (keys from
-  :func:`cloudpypi.paths.key_for_file`).  Immutable once written.
+  :func:`cloudpypi.paths.key_for_file`).  Immutable once written.  Uploaded (private) files live
+  under ``packages/private/<name>/<filename>`` (:func:`private_file_key`).
 * ``.cloudpypi/``: the engine's state (the SQLite state, the lock, the progress record, the
   invalidation ledger, staging files).  Never served.
 
@@ -45,6 +46,10 @@ PAGE_CONTENT_TYPES: dict[str, str] = {
 #: The root index's three pages, JSON first.
 ROOT_KEYS: tuple[str, ...] = tuple(PAGES_PREFIX + page for page in PAGE_NAMES)
 ROOT_JSON_KEY = ROOT_KEYS[0]
+
+#: Uploaded files (``cloudpypi upload``): no key of the origin's files (``packages/<2 hex>/<2 hex>/...``)
+#: can land here, and one filename maps to one key, which is what makes an upload immutable.
+PRIVATE_FILES_PREFIX = FILES_PREFIX + "private/"
 
 STATE_KEY = STATE_PREFIX + "state.sqlite"
 LOCK_KEY = STATE_PREFIX + "lock"
@@ -88,6 +93,16 @@ def split_page_key(key: str) -> tuple[str | None, str] | None:
 def is_file_key(key: str) -> bool:
     """True for a distribution file or its metadata (``packages/...``)."""
     return key.startswith(FILES_PREFIX)
+
+
+def private_file_key(name: str, filename: str) -> str:
+    """Where an uploaded file of the private project ``name`` lives: ``packages/private/<name>/<filename>``."""
+    return f"{PRIVATE_FILES_PREFIX}{name}/{filename}"
+
+
+def is_private_file_key(key: str) -> bool:
+    """True for an uploaded file or its metadata (``packages/private/...``)."""
+    return key.startswith(PRIVATE_FILES_PREFIX)
 
 
 def is_page_area(key: str) -> bool:

@@ -63,9 +63,10 @@ class ProjectPage:
     versions: tuple[str, ...] = ()
     last_serial: int | None = None
     display_name: str = ""
+    tracks: tuple[str, ...] = ()  # PEP 708: URLs of the same project on other indexes (a private project's)
 
     def with_files(self, files: tuple[DistFile, ...]) -> ProjectPage:
-        return ProjectPage(self.name, files, self.versions, self.last_serial, self.display_name)
+        return ProjectPage(self.name, files, self.versions, self.last_serial, self.display_name, self.tracks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,8 @@ def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
             key=key,
         ))
     return ProjectPage(name=data.get("name", name), files=tuple(files), versions=tuple(data.get("versions", ())),
-                       last_serial=data.get("meta", {}).get("_last-serial"))
+                       last_serial=data.get("meta", {}).get("_last-serial"),
+                       tracks=tuple(data.get("meta", {}).get("tracks", ())))
 
 
 class PageStore:

@@ -58,7 +58,8 @@ def _json_file(file: DistFile, href: str) -> dict[str, Any]:
 def render_project_json(page: ProjectPage) -> bytes:
     directory = page_dir(page.name)
     document = {
-        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
+        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial,
+                 **({"tracks": list(page.tracks)} if page.tracks else {})},
         "name": page.name,
         "versions": list(page.versions),
         "files": [_json_file(f, relative_link(directory, f.key)) for f in page.files],

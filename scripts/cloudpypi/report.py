@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from cloudpypi.private import Collision, GuardDecision
+
 # Where the sync service writes its reports (the sync_service role's sync_service_report_dir).
 DEFAULT_REPORT_DIR = "/var/lib/cloudpypi/reports"
 
@@ -52,6 +54,10 @@ class Report:
     changed_paths: list[str] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # The dependency-confusion guard (cloudpypi.private): what it decided about private projects, and the
+    # private names first seen on the origin in this run (each reported once, then kept in the state).
+    guard: list[GuardDecision] = field(default_factory=list)
+    collisions: list[Collision] = field(default_factory=list)
     planned: dict[str, Any] = field(default_factory=dict)  # dry runs: what would happen
     requests: dict[str, int] = field(default_factory=dict)
     s3_writes: int = 0
@@ -111,6 +117,11 @@ class Report:
             lines.extend(f"    {s.project}: {s.filename} ({_human(s.size)})" for s in self.skipped[:20])
             if len(self.skipped) > 20:
                 lines.append(f"    ... and {len(self.skipped) - 20} more (see the JSON report)")
+        for collision in self.collisions:
+            lines.append(f"  COLLISION: the origin has the private name {collision.project} (origin serial "
+                         f"{collision.origin_serial}); its files are kept out of the private project")
+        if self.guard:
+            lines.append(f"  private projects: {len(self.guard)} guard decision(s) (see the JSON report's guard)")
         if self.failures:
             lines.append(f"  FAILED: {len(self.failures)} project(s):")
             lines.extend(f"    {f.project}: {f.reason}" for f in self.failures[:50])

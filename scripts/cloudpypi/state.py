@@ -22,14 +22,16 @@ from pathlib import Path
 
 from cloudpypi.errors import StorageError
 from cloudpypi.layout import STATE_KEY
-from cloudpypi.model import ProjectResult, RootEntry
+from cloudpypi.model import DistFile, ProjectResult, RootEntry
 from cloudpypi.paths import default_state_dir
 from cloudpypi.storage import Storage
 from cloudpypi.storage.folder import FolderStorage
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 2: private projects and collisions.  An older cloudpypi refuses a version-2 state rather than sync over
+# private names that it does not know to guard.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -45,14 +47,33 @@ CREATE INDEX IF NOT EXISTS deletions_due ON deletions (due);
 CREATE TABLE IF NOT EXISTS journal_pages (name TEXT PRIMARY KEY, after INTEGER NOT NULL, removed INTEGER NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS journal_keys (key TEXT PRIMARY KEY, after INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS private_projects (name TEXT PRIMARY KEY, since REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS private_files (
+    filename TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    key TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    requires_python TEXT,
+    metadata_sha256 TEXT,
+    upload_time TEXT,
+    removed REAL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS private_files_name ON private_files (name);
+CREATE TABLE IF NOT EXISTS collisions (name TEXT PRIMARY KEY, origin_serial INTEGER, seen REAL NOT NULL)
+    WITHOUT ROWID;
 """
 JOURNAL_SINCE = "journal_since"  # meta: the serial from which the change journal is complete
 FILES_ACCOUNTED = "files_accounted"  # meta: "1" once a run ended with every stored file recorded
 
 
 class State:
-    def __init__(self, db: sqlite3.Connection, storage: Storage, local_path: Path, remote: bool) -> None:
+    def __init__(self, db: sqlite3.Connection, storage: Storage, local_path: Path, remote: bool, *,
+                 read_only: bool = False) -> None:
         self.db = db
+        # A read-only state (a dry run, status) never writes the mirror's state file; it may still use
+        # TEMP tables (the root-index diff's ``seen``), which live in memory, not in that file.
+        self.read_only = read_only
         self.storage = storage
         self.local_path = local_path
         self.remote = remote
@@ -68,7 +89,8 @@ class State:
         if isinstance(storage, FolderStorage):
             path = storage.root / STATE_KEY
             path.parent.mkdir(parents=True, exist_ok=True)
-            return cls(cls._connect(path, read_only), storage, path, remote=False)._start_journal(read_only)
+            return cls(cls._connect(path, read_only), storage, path, remote=False,
+                       read_only=read_only)._start_journal(read_only)
         directory = Path(state_dir) if state_dir else default_state_dir()
         directory = directory / hashlib.sha256(storage.url.encode()).hexdigest()[:16]
         directory.mkdir(parents=True, exist_ok=True)
@@ -90,7 +112,7 @@ class State:
             for suffix in ("-wal", "-shm", "-journal"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
             etag_file.write_text(remote.etag or "")
-        state = cls(cls._connect(path, read_only), storage, path, remote=True)
+        state = cls(cls._connect(path, read_only), storage, path, remote=True, read_only=read_only)
         if remote is not None:  # the local copy is now the uploaded state (same etag, or just fetched)
             state._uploaded_at = state.db.total_changes
         return state._start_journal(read_only)
@@ -99,9 +121,14 @@ class State:
     def _connect(path: Path, read_only: bool) -> sqlite3.Connection:
         if read_only and not path.exists():
             db = sqlite3.connect(":memory:")
+        elif read_only:
+            # Opened read-only by SQLite itself (not PRAGMA query_only, which refuses TEMP tables too): the
+            # file is never written, and the scratch tables a dry run's decision needs still work.
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                 check_same_thread=False)
         else:
             db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL" if not read_only else "PRAGMA query_only=1")
+            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
         if read_only and path.exists() and db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").fetchone() is None:
@@ -112,10 +139,11 @@ class State:
         elif not read_only or not path.exists():
             db.executescript(_SCHEMA)
         version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if version is None and not read_only:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif version is not None and int(version[0]) > SCHEMA_VERSION:
+        if version is not None and int(version[0]) > SCHEMA_VERSION:
             raise StorageError(f"{path}: state schema {version[0]} is newer than this cloudpypi understands")
+        if (version is None or int(version[0]) < SCHEMA_VERSION) and not read_only:
+            # the schema script above added any table an older state lacked: that is the migration
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         return db
 
     # -- transactions ------------------------------------------------------------
@@ -371,3 +399,62 @@ class State:
         """(serial, files, bytes) of a mirrored project, or None."""
         row = self.db.execute("SELECT serial, files, bytes FROM projects WHERE name=?", (name,)).fetchone()
         return (row[0], row[1], row[2]) if row else None
+
+    # -- private projects (cloudpypi upload) and their collisions with the origin ----------------------
+    def private_projects(self) -> list[str]:
+        if not self._has_table("private_projects"):
+            return []  # a state from before private projects, opened read-only
+        return [row[0] for row in self.db.execute("SELECT name FROM private_projects ORDER BY name")]
+
+    def is_private(self, name: str) -> bool:
+        return self._has_table("private_projects") and self.db.execute(
+            "SELECT 1 FROM private_projects WHERE name=?", (name,)).fetchone() is not None
+
+    def private_files(self, name: str) -> list[DistFile]:
+        """The files a private project lists (removed ones left out), as its page links them."""
+        if not self._has_table("private_files"):
+            return []
+        return [DistFile(filename=filename, url=key, sha256=sha256, size=size, requires_python=requires_python,
+                         metadata_sha256=metadata_sha256, has_metadata=metadata_sha256 is not None,
+                         upload_time=upload_time, key=key)
+                for filename, key, sha256, size, requires_python, metadata_sha256, upload_time in self.db.execute(
+                    "SELECT filename, key, sha256, size, requires_python, metadata_sha256, upload_time "
+                    "FROM private_files WHERE name=? AND removed IS NULL ORDER BY filename", (name,))]
+
+    def private_file(self, filename: str) -> tuple[str, str, bool] | None:
+        """(project, sha256, removed) of a filename ever uploaded: a filename is never reused for other bytes."""
+        if not self._has_table("private_files"):
+            return None
+        row = self.db.execute("SELECT name, sha256, removed FROM private_files WHERE filename=?",
+                              (filename,)).fetchone()
+        return (row[0], row[1], row[2] is not None) if row else None
+
+    def add_private_file(self, name: str, item: DistFile) -> None:
+        with self.transaction():
+            self.db.execute("INSERT OR IGNORE INTO private_projects VALUES (?, ?)", (name, time.time()))
+            self.db.execute("INSERT OR REPLACE INTO private_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                            (item.filename, name, item.key, item.sha256, item.size, item.requires_python,
+                             item.metadata_sha256 if item.has_metadata else None, item.upload_time))
+
+    def remove_private_files(self, filenames: Iterable[str]) -> None:
+        """Unlisted, but remembered: the filename stays taken (its bytes may come back, no other bytes)."""
+        now = time.time()
+        self.db.executemany("UPDATE private_files SET removed=? WHERE filename=?", ((now, f) for f in filenames))
+
+    def forget_private_project(self, name: str) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE private_files SET removed=? WHERE name=? AND removed IS NULL", (time.time(), name))
+            self.db.execute("DELETE FROM private_projects WHERE name=?", (name,))
+            self.db.execute("DELETE FROM collisions WHERE name=?", (name,))
+
+    def record_collision(self, name: str, origin_serial: int | None) -> bool:
+        """A private name the origin has too.  True when it is new (it is reported once)."""
+        cursor = self.db.execute("INSERT OR IGNORE INTO collisions VALUES (?, ?, ?)",
+                                 (name, origin_serial, time.time()))
+        return cursor.rowcount == 1
+
+    def collisions(self) -> list[tuple[str, int | None, float]]:
+        """(name, the origin's serial when first seen, when), for the private names the origin has too."""
+        if not self._has_table("collisions"):
+            return []
+        return [tuple(row) for row in self.db.execute("SELECT name, origin_serial, seen FROM collisions ORDER BY name")]

@@ -39,11 +39,13 @@ from cloudpypi.model import DistFile, ProjectPage, ProjectResult
 from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.pages import PageStore
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
+from cloudpypi.private import Guard
 from cloudpypi.progress import Progress
 from cloudpypi.report import Failure, Report, Skipped
 from cloudpypi.state import FILES_ACCOUNTED, State
 from cloudpypi.storage import Storage, open_target
 from cloudpypi.transfers import Transfers
+from cloudpypi.upload.store import republish_private
 from cloudpypi.watchdog import RunMonitor
 
 log = logging.getLogger(__name__)
@@ -186,6 +188,7 @@ class Syncer:
         # When the state accounts for every stored file (see _can_trust_absence), a file that no mirror
         # page lists is known to be absent: it is downloaded without asking the target first.
         self._trust_absence = False
+        self._guard = Guard({}, frozenset(), origin.base)  # the run's, once the state is open (cloudpypi.private)
 
     def _decide(self, state: State) -> Decision:
         """What changed (cloudpypi.decide); a closure's selection is kept for the projects' jobs."""
@@ -245,6 +248,7 @@ class Syncer:
         mirror_page = self.pages.mirror_page(name) if known or check_target else None
         only = self._only_filenames.get(name) if self._only_filenames is not None else None
         plan = plan_project(page, mirror_page, self.config.filters, only, max_file_size=self.config.max_file_size)
+        plan = self._guard.plan(plan)  # a private project that tracks the origin keeps its uploads
         result.skipped = [(f.filename, f.size or 0) for f in plan.skipped]
         if self.options.force:
             # repair: trust no page, check every file in the target (present ones are not downloaded again)
@@ -321,7 +325,7 @@ class Syncer:
 
     def _remove_project(self, state: State, name: str, now: float) -> None:
         known, _ = state.project_serial(name)
-        if not known:
+        if not known or self._guard.keep_from_removal(name):
             return
         self.report.projects_removed += 1
         if self.options.dry_run:
@@ -334,6 +338,11 @@ class Syncer:
         self.pages.remove_project(name)
         with state.transaction():
             state.forget_project(name)
+        self.report.changed_paths.append(page_url_path(name))
+
+    def _republish_private(self, state: State, name: str) -> None:
+        """A private project that stopped tracking the origin: its pages from its uploads alone (the guard's)."""
+        republish_private(self.config, self.pages, state, name)
         self.report.changed_paths.append(page_url_path(name))
 
     def _write_root(self, state: State, serial: int | None) -> None:
@@ -396,6 +405,11 @@ class Syncer:
                 self._trust_absence = self._can_trust_absence(state, lock)
                 state.set(FILES_ACCOUNTED, "0")  # until this run ends cleanly
             decision = self._decide(state)
+            # the dependency-confusion guard: private names stay out of the todo unless they track the origin
+            self._guard = Guard.for_run(state, self.config, self.origin.base, report, dry_run=self.options.dry_run,
+                                        republish=functools.partial(self._republish_private, state))
+            decision.todo = self._guard.todo(decision.todo, decision.origin_serial, None if decision.mode in (
+                "projects", "closure") else lambda name: Todo(name, force=True))
             report.mode = decision.mode
             report.origin_serial = decision.origin_serial
             now = time.time()

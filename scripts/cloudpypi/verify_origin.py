@@ -23,7 +23,7 @@ import concurrent.futures as cf
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cloudpypi.errors import CloudPyPIError, OriginError, UnsafeInput
@@ -278,9 +278,12 @@ def verify_against_origin(storage: Storage, state: State, origin: OriginClient, 
                           rng: random.Random | None = None) -> OriginVerifyResult:
     """Every file the mirror lists (or `sample` of them, drawn at random), checked against the origin."""
     verifier = OriginVerifier(storage, origin, workers)
+    # Private projects (cloudpypi upload) are not the origin's: never compared, never even asked for by name.
+    private = set(state.private_projects())
     if sample is None:
-        names: Iterator[str] | list[str] = iter(projects) if projects is not None else state.project_names()
-        return verifier.run(names, origin.base)
-    total = state.counts()["files"]
-    picked = pick_sample(state.iter_file_counts(), total, sample, rng or random.SystemRandom())
+        names: Iterable[str] = projects if projects is not None else state.project_names()
+        return verifier.run((name for name in names if name not in private), origin.base)
+    total = state.counts()["files"] - sum((state.project_row(name) or (0, 0, 0))[1] for name in private)
+    counts = ((name, files) for name, files in state.iter_file_counts() if name not in private)
+    picked = pick_sample(counts, total, sample, rng or random.SystemRandom())
     return verifier.run(sorted(picked), origin.base, sample=picked, sampled_from=total)

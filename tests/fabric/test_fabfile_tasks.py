@@ -568,8 +568,8 @@ def test_adhoc_json_parsing_picks_each_hosts_message() -> None:
 
 # ------------------------------------------------------------------------------------- fab itself
 
-TASKS = ("closure", "costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "report", "status",
-         "sync", "teardown", "test", "token", "verify", "why", "fleet", "fleet-status")
+TASKS = ("closure", "costs", "deploy", "export", "invalidate", "logs", "offboard", "onboard", "publish", "report",
+         "status", "sync", "teardown", "test", "token", "verify", "why", "fleet", "fleet-status")
 
 
 def fab_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -55,6 +55,10 @@ def run(args: argparse.Namespace) -> int:
             info[key] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(value))) if value else None
         info["last_result"] = state.get("last_result")
         info["running"] = runrecord.running(storage)
+        info["private_projects"] = state.private_projects()
+        info["collisions"] = [{"name": name, "origin_serial": serial,
+                               "seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seen))}
+                              for name, serial, seen in state.collisions()]
     finally:
         state.close()
     if args.offline:
@@ -77,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"to retry     {info['projects_to_retry']}")
     print(f"deletions    {info['pending_deletions']} pending (grace period)")
     print(f"last run     {info['last_run']}  result {info['last_result']}  last success {info['last_success']}")
+    print(f"private      {len(info['private_projects'])} project(s)"
+          + (f": {', '.join(info['private_projects'][:20])}" if info["private_projects"] else "")
+          + (" ..." if len(info["private_projects"]) > 20 else ""))
+    for collision in info["collisions"]:
+        print(f"collision    {collision['name']}: the origin has this private name too (origin serial "
+              f"{collision['origin_serial']}, seen {collision['seen']}); its files are kept out")
     running = info["running"]
     if running is None:
         print("running      no sync in flight")
