@@ -19,7 +19,7 @@ from cloudpypi.paths import relative_link
 if TYPE_CHECKING:
     import jinja2
 
-API_VERSION = "1.1"
+API_VERSION = "1.4"  # PEP 792 project status; also PEP 740 provenance (1.3), PEP 708 (1.2)
 PAGE_NAMES = ("index.v1_json", "index.v1_html", "index.html")
 
 
@@ -40,7 +40,16 @@ def page_keys(name: str) -> dict[str, str]:
     return {page: f"simple/{name}/{page}" for page in PAGE_NAMES}
 
 
-def _json_file(file: DistFile, href: str) -> dict[str, Any]:
+def link_to(directory: str, key: str, public_url: str = "") -> str:
+    """A page's link to a stored object: relative to the page, or absolute under the mirror's public URL."""
+    return f"{public_url.rstrip('/')}/{key}" if public_url else relative_link(directory, key)
+
+
+def _provenance(file: DistFile, directory: str, public_url: str) -> str | None:
+    return link_to(directory, file.provenance_key, public_url) if file.has_provenance else None
+
+
+def _json_file(file: DistFile, href: str, provenance: str | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "filename": file.filename,
         "url": href,
@@ -54,21 +63,34 @@ def _json_file(file: DistFile, href: str) -> dict[str, Any]:
     metadata: Any = {"sha256": file.metadata_sha256} if file.has_metadata and file.metadata_sha256 else False
     entry["core-metadata"] = metadata
     entry["data-dist-info-metadata"] = metadata  # PEP 714: kept for clients that predate the rename
+    if provenance:
+        entry["provenance"] = provenance  # PEP 740: the mirror's own copy of the origin's provenance object
     return entry
 
 
-def render_project_json(page: ProjectPage) -> bytes:
+def render_project_json(page: ProjectPage, public_url: str = "") -> bytes:
     directory = f"simple/{page.name}/"
-    document = {
-        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial},
+    meta: dict[str, Any] = {"api-version": API_VERSION, "_last-serial": page.last_serial}
+    if page.tracks:
+        meta["tracks"] = list(page.tracks)
+    document: dict[str, Any] = {
+        "meta": meta,
         "name": page.name,
         "versions": list(page.versions),
-        "files": [_json_file(f, relative_link(directory, f.key)) for f in page.files],
+        "files": [_json_file(f, relative_link(directory, f.key), _provenance(f, directory, public_url))
+                  for f in page.files],
     }
+    if page.alternate_locations:
+        document["alternate-locations"] = list(page.alternate_locations)
+    if page.status:
+        status = {"status": page.status}
+        if page.status_reason:
+            status["reason"] = page.status_reason
+        document["project-status"] = status
     return json.dumps(document, indent=None, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def render_project_html(page: ProjectPage) -> bytes:
+def render_project_html(page: ProjectPage, public_url: str = "") -> bytes:
     directory = f"simple/{page.name}/"
     files = [
         {
@@ -78,16 +100,23 @@ def render_project_html(page: ProjectPage) -> bytes:
             "requires_python": f.requires_python,
             "yanked": f.yanked,
             "metadata": f.metadata_sha256 if f.has_metadata else None,
+            "provenance": _provenance(f, directory, public_url),
         }
         for f in page.files
     ]
-    return _environment().get_template("project.html.j2").render(page=page, files=files).encode()
+    return _environment().get_template("project.html.j2").render(page=page, files=files,
+                                                                 api_version=API_VERSION).encode()
 
 
-def render_project(page: ProjectPage) -> dict[str, bytes]:
-    """All three representations of a project page, by file name."""
-    html_bytes = render_project_html(page)
-    return {"index.v1_json": render_project_json(page), "index.v1_html": html_bytes, "index.html": html_bytes}
+def render_project(page: ProjectPage, public_url: str = "") -> dict[str, bytes]:
+    """All three representations of a project page, by file name.
+
+    public_url: the mirror's own base URL, when known; provenance links are then absolute, as PEP 740
+    asks.  Without it every link is relative to the page, and the mirror works wherever it is served.
+    """
+    html_bytes = render_project_html(page, public_url)
+    return {"index.v1_json": render_project_json(page, public_url), "index.v1_html": html_bytes,
+            "index.html": html_bytes}
 
 
 def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
@@ -100,6 +129,7 @@ def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
         href: str = entry["url"]
         key = href[len("../" * depth):] if href.startswith("../" * depth) else href
         metadata = entry.get("core-metadata") or False
+        provenance = entry.get("provenance")
         files.append(DistFile(
             filename=entry["filename"],
             url=href,
@@ -111,13 +141,18 @@ def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
             has_metadata=bool(metadata),
             upload_time=entry.get("upload-time"),
             key=key,
+            has_provenance=bool(provenance),
         ))
+    meta = data.get("meta", {})
+    status = data.get("project-status") or {}
     return ProjectPage(name=data.get("name", name), files=tuple(files), versions=tuple(data.get("versions", ())),
-                       last_serial=data.get("meta", {}).get("_last-serial"))
+                       last_serial=meta.get("_last-serial"), status=status.get("status"),
+                       status_reason=status.get("reason"), tracks=tuple(meta.get("tracks", ())),
+                       alternate_locations=tuple(data.get("alternate-locations", ())))
 
 
 _ROOT_HTML_HEAD = (
-    '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="1.1">\n'
+    '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="1.4">\n'
     "    <title>Simple index</title>\n  </head>\n  <body>\n"
 )
 

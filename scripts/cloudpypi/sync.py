@@ -26,6 +26,7 @@ from typing import Any
 from cloudpypi import runrecord
 from cloudpypi.config import Config
 from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, Stopping, UnsafeInput
+from cloudpypi.extras import extra_keys, publish_extras
 from cloudpypi.fetch import Fetched, FileFetcher
 from cloudpypi.filters import project_allowed
 from cloudpypi.lock import TargetLock
@@ -361,15 +362,17 @@ class Syncer:
         """After a project's files: its pages, listing what is present and verified."""
         files = tuple(item if item.key in plan.present else fetched[item.key]
                       for item in plan.desired.files if item.key in plan.present or item.key in fetched)
-        final = plan.desired.with_files(files)
+        # provenance objects and the JSON API document: after the files, before the pages that link them
+        final = publish_extras(self.storage, self.origin, plan.desired.with_files(files), mirror_page, reasons,
+                               public_url=self.config.public_url, index_max_age=self.config.index_max_age)
         result.file_count = len(files)
         result.total_bytes = sum(f.size or 0 for f in files)
         result.dropped_keys = list(plan.to_drop)
-        result.kept_keys = [k for f in files for k in ((f.key, f.metadata_key) if f.has_metadata else (f.key,))]
+        result.kept_keys = [k for f in final.files for k in f.stored_keys]
         if reasons:
             result.ok = False
             result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
-        pages = render_project(final)
+        pages = render_project(final, self.config.public_url)
         # repair (force) rewrites all three pages: a tampered HTML page beside an intact JSON page is not
         # noticed by comparing the JSON page alone
         if self.options.force or mirror_page is None or self.storage.read_bytes(
@@ -447,7 +450,7 @@ class Syncer:
         with state.transaction():
             state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
         state.flush_batch()
-        for key in reversed(page_keys(name).values()):  # JSON last: a crash before it repeats the removal
+        for key in (*extra_keys(name), *reversed(page_keys(name).values())):  # JSON page last: a crash repeats it
             self.storage.delete(key)
         with state.transaction():
             state.forget_project(name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 JSON_PAGE_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_PAGE_TYPE = "text/html; charset=utf-8"
 V1_HTML_PAGE_TYPE = "application/vnd.pypi.simple.v1+html"
+JSON_API_TYPE = "application/json"  # the legacy JSON API (pypi/<name>/json) and PEP 740 provenance objects
 
 FILE_CACHE_CONTROL = "max-age=31536000, immutable"
 
@@ -17,6 +18,7 @@ _PAGE_TYPES = {
 # Longest suffix first, so .tar.gz wins over .gz.
 _FILE_TYPES = (
     (".metadata", "text/plain; charset=utf-8"),
+    (".provenance", JSON_API_TYPE),
     (".whl", "application/zip"),
     (".zip", "application/zip"),
     (".egg", "application/zip"),
@@ -32,6 +34,8 @@ def content_type_for(key: str) -> str:
     name = key.rsplit("/", 1)[-1]
     if key.startswith("simple/") and name in _PAGE_TYPES:
         return _PAGE_TYPES[name]
+    if key.startswith("pypi/") and name == "json":
+        return JSON_API_TYPE
     lowered = name.lower()
     for suffix, content_type in _FILE_TYPES:
         if lowered.endswith(suffix):
@@ -45,7 +49,7 @@ def page_cache_control(max_age: int) -> str:
 
 def cache_control_for(key: str, page_max_age: int = 600) -> str | None:
     """The same policy by path that S3 objects carry; `serve` applies it to folder targets."""
-    if key.startswith("simple/"):
+    if key.startswith(("simple/", "pypi/")):
         return page_cache_control(page_max_age)
     if key.startswith("packages/"):
         return FILE_CACHE_CONTROL
