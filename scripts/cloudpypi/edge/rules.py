@@ -14,6 +14,8 @@ Rules (see docs/edge.md):
   ``Accept``.  No ``Accept`` at all means ``text/html``.  Nothing acceptable: 406.
 * A name that is not PEP 503-normalized, or a missing trailing slash, gets a 301 (query kept).
 * ``/packages/<path>`` passes unchanged (query kept).
+* ``/pypi/<name>/json`` (the legacy JSON API) is served from the stored ``pypi/<name>/json`` object,
+  query cleared; a name that is not normalized gets a 301 (query kept).  Accept plays no part.
 * Anything else is 404: ``/``, ``/.cloudpypi/...``, other names under ``/simple/<name>/``,
   traversal (``.``/``..`` segments, encoded or not), empty segments, backslashes, NUL, malformed or
   double percent-encoding.  Methods other than GET and HEAD: 405.
@@ -191,6 +193,13 @@ def decide(method: str, uri: str, query: str = "", accept: str | None = None) ->
         if len(segments) < 3 or segments[-1] == "":
             return NOT_FOUND
         return Rewrite(uri, canonical_query)
+    if segments[1] == "pypi":
+        if len(segments) != 4 or segments[3] != "json" or not is_valid_name(segments[2]):
+            return NOT_FOUND
+        name = normalize_name(segments[2])
+        if name != segments[2]:
+            return Reply(301, {"location": f"/pypi/{name}/json{suffix}"})
+        return Rewrite(f"/pypi/{name}/json", "")
     if segments[1] != "simple":
         return NOT_FOUND
     if len(segments) == 2:
