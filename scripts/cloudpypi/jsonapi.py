@@ -116,8 +116,8 @@ def metadata_source(files: list[DistFile]) -> DistFile | None:
 
 def info_from_metadata(name: str, version: str, files: list[DistFile], metadata: bytes | None) -> dict[str, Any]:
     info: dict[str, Any] = dict.fromkeys(sorted(set(_INFO_FIELDS.values())))
-    info.update({"classifiers": [], "name": name, "version": version, "keywords": None, "bugtrack_url": None, "docs_url": None,
-                 "package_url": None, "project_url": None, "release_url": None,
+    info.update({"classifiers": [], "name": name, "version": version, "keywords": None, "bugtrack_url": None,
+                 "docs_url": None, "package_url": None, "project_url": None, "release_url": None,
                  "requires_python": next((f.requires_python for f in files if f.requires_python), None),
                  "yanked": all(f.yanked is not False for f in files),
                  "yanked_reason": next((f.yanked for f in files if isinstance(f.yanked, str)), None)})

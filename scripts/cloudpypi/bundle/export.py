@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from cloudpypi.bundle.manifest import MANIFEST_NAME, Manifest, Member, ProjectEntry
 from cloudpypi.errors import BundleRefused, CloudPyPIError
+from cloudpypi.extras import extra_keys
 from cloudpypi.plan import file_keys
 from cloudpypi.render import page_keys, parse_mirror_json
 from cloudpypi.state import State
@@ -119,6 +120,10 @@ def export_bundle(storage: Storage, state: State, since: int, out: BinaryIO, *, 
                     continue
                 carried.add(item.key)
                 members.append(_add_object(tar, storage, item))
+            for key in extra_keys(entry.name):  # the JSON API document, where the mirror has one: before the pages
+                raw = storage.read_bytes(key)
+                if raw is not None:
+                    pending_pages.append((key, raw))
             for page, key in page_keys(entry.name).items():
                 pending_pages.append((key, pages[page]))
             projects.append(entry)

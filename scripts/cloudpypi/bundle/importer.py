@@ -1,15 +1,16 @@
 """Applying a bundle: check every member first, then publish in the crash-safe order.
 
 1. The bundle alone (nothing in the target is touched): each tar member must be a plain file whose name
-   is a storage key under ``packages/`` or ``simple/<project>/``, the manifest must be the last member,
-   and the members must be exactly those the manifest lists, with its sizes and sha256 digests.  A
-   truncated bundle, a member that fails its hash, a link, a device or a path that could leave the
-   target is refused here.
+   is a storage key under ``packages/``, ``simple/<project>/`` or ``pypi/<project>/json``, the
+   manifest must be the last member, and the members must be exactly those the manifest lists, with
+   its sizes and sha256 digests.  A truncated bundle, a member that fails its hash, a link, a device
+   or a path that could leave the target is refused here.
 2. The bundle against the target: it must follow the target's serial (no gap, not older), and every
    file a carried page links must be in the bundle (with the page's digest) or already in the target.
-3. Under the target's lock: files (each hashed again as it is copied), then each project's pages
-   (``index.v1_json`` last), removals (files scheduled for deletion after the grace period, as a sync
-   does), the root index, then the state.  Killed at any point, the import can simply be run again.
+3. Under the target's lock: files (each hashed again as it is copied), then each project's JSON API
+   document and pages (``index.v1_json`` last), removals (files scheduled for deletion after the grace
+   period, as a sync does), the root index, then the state.  Killed at any point, the import can
+   simply be run again.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cloudpypi.bundle.manifest import (
     parse_manifest,
 )
 from cloudpypi.errors import BundleRefused
+from cloudpypi.extras import extra_keys
 from cloudpypi.lock import TargetLock
 from cloudpypi.model import ProjectPage
 from cloudpypi.plan import file_keys, removal_keys
@@ -154,7 +156,7 @@ def _verify(path: Path, tar: tarfile.TarFile) -> Bundle:
             continue
         if key in seen:
             raise BundleRefused(f"member {key} appears twice in the bundle")
-        if key.startswith("simple/") and member.size > MAX_PAGE_BYTES:
+        if key.startswith(("simple/", "pypi/")) and member.size > MAX_PAGE_BYTES:
             raise BundleRefused(f"page {key} is {member.size} bytes, over the {MAX_PAGE_BYTES}-byte limit")
         source = tar.extractfile(member)
         assert source is not None
@@ -342,7 +344,9 @@ class Importer:
             state.schedule_deletions(dropped, now + self.deletion_grace)
             state.cancel_deletions(keys)
         state.flush_batch()
-        for key in reversed(page_keys(name).values()):  # index.v1_json last, as the sync writes them
+        # the JSON API document (when carried) before the pages, then index.v1_json last, as the sync writes them
+        carried_extras = [key for key in extra_keys(name) if self.manifest.member(key) is not None]
+        for key in (*carried_extras, *reversed(page_keys(name).values())):
             raw = self.bundle.read_small(key)
             if self.storage.read_bytes(key) != raw:
                 self.storage.write_bytes(key, raw, content_type=content_type_for(key), cache_control=self.cache_control)
@@ -363,7 +367,7 @@ class Importer:
         with state.transaction():
             state.schedule_deletions(removal_keys(self._current_page(name)), now + self.deletion_grace)
         state.flush_batch()
-        for key in reversed(page_keys(name).values()):  # JSON last: a crash before it repeats the removal
+        for key in (*extra_keys(name), *reversed(page_keys(name).values())):  # JSON page last: a crash repeats it
             self.storage.delete(key)
         state.forget_project(name)
         self.result.removed += 1

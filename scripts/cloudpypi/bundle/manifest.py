@@ -98,23 +98,26 @@ class Manifest:
 def member_key(name: object) -> str:
     """The storage key a member name stands for; anything else is refused.
 
-    Only two shapes are accepted: ``packages/<safe segments>`` (a file or its .metadata) and
-    ``simple/<normalized project name>/<page>``.  No absolute path, no ``.``/``..``, no backslash,
-    no state (``.cloudpypi/``), nothing outside those two areas.
+    Only three shapes are accepted: ``packages/<safe segments>`` (a file, its .metadata or its
+    provenance), ``simple/<normalized project name>/<page>`` and ``pypi/<normalized project name>/json``
+    (the JSON API document).  No absolute path, no ``.``/``..``, no backslash, no state
+    (``.cloudpypi/``), nothing outside those areas.
     """
     if not isinstance(name, str) or not name or len(name) > MAX_KEY_LENGTH:
         raise BundleRefused(f"member name {name!r} is not a storage key")
     parts = name.split("/")
     if parts[0] == "packages" and len(parts) >= 2 and all(_SAFE_SEGMENT.match(p) for p in parts[1:]):
         return name
-    if parts[0] == "simple" and len(parts) == 3 and parts[2] in PAGE_NAMES:
+    if (parts[0] == "simple" and len(parts) == 3 and parts[2] in PAGE_NAMES) or (
+            parts[0] == "pypi" and len(parts) == 3 and parts[2] == "json"):
         try:
             normalized = checked_project_name(parts[1])
         except Exception:  # UnsafeInput: reported as a refusal of the bundle
             normalized = None
         if normalized == parts[1]:
             return name
-    raise BundleRefused(f"member {name!r} is outside packages/ and simple/<project>/: it could escape the target")
+    raise BundleRefused(f"member {name!r} is outside packages/, simple/<project>/ and pypi/<project>/json: "
+                        "it could escape the target")
 
 
 def _int(value: Any, what: str, *, optional: bool = False) -> int | None:
