@@ -82,7 +82,7 @@ def _same_host_url(page_url: str, value: object, what: str) -> str:
 
 def _provenance_url(page_url: str, value: object, filename: str) -> str | None:
     """PEP 740: a file's provenance URL, or None.  Fetched from the origin's host only."""
-    if value is None:
+    if value is None or value == "":  # an empty data-provenance attribute states nothing
         return None
     return _same_host_url(page_url, value, f"{filename}: provenance")
 

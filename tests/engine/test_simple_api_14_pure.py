@@ -235,3 +235,8 @@ def test_json_api_keeps_the_origins_version_spelling():
     page = ProjectPage("foo", (wheel("1.0"),), ("1.0.0",), 1)
     page = page.with_files((DistFile("foo-1.0.0-py3-none-any.whl", "u", SHA, key="packages/foo-1.0.0.whl"),))
     assert list(json.loads(json_api_document(page, lambda f: None))["releases"]) == ["1.0.0"]
+
+
+def test_an_empty_data_provenance_attribute_states_no_provenance():
+    page = parse_html_page(html_page(attrs='data-provenance=""'), PAGE_URL, "foo", HOSTS)
+    assert page.files[0].provenance_url is None
