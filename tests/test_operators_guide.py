@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.closure.spec import KNOWN_KEYS
+from cloudpypi.closurespec import KNOWN_KEYS
 from cloudpypi.config import Config, Filters, parse_config
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "operators-guide.md"

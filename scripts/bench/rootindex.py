@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     state.db.executemany("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)", synthetic_names(args.names))
     state.db.execute("COMMIT")
     config = Config(origin="http://127.0.0.1:9", target=str(args.target))
-    origin = OriginClient(config.origin, allowed_hosts=config.file_hosts())
+    origin = OriginClient.from_config(config)
     syncer = Syncer(config, storage, origin, SyncOptions(progress=False))
     try:
         started, cpu_started = time.perf_counter(), time.process_time()

@@ -298,7 +298,7 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
 def _closure_table(table: Any, source: str, base_dir: Path | None) -> dict[str, Any]:
     """Validated at load time (a bad table is a usage error, exit 2); relative requirement files are
     taken from the config file's folder, so the systemd unit's working directory does not matter."""
-    from cloudpypi.closure.spec import parse_closure
+    from cloudpypi.closurespec import parse_closure
 
     if not isinstance(table, dict):
         raise ConfigError(f"{source} [closure]: expected a table")

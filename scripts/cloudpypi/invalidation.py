@@ -45,16 +45,15 @@ from typing import Any
 
 from cloudpypi.edge.rules import is_valid_name, normalize_name
 from cloudpypi.errors import CloudPyPIError
-from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.layout import LEDGER_KEY, PAGE_NAMES, page_url_path
+from cloudpypi.storage import Storage
 
 log = logging.getLogger(__name__)
 
 POLICIES = ("auto", "changed", "wildcard", "none")
-PAGE_OBJECTS = ("index.v1_json", "index.v1_html", "index.html")
 ALL_PAGES = "/simple/*"
 MAX_WILDCARDS_IN_FLIGHT = 15
 MAX_PATHS_IN_FLIGHT = 3000
-LEDGER_KEY = STATE_PREFIX + "invalidations.json"
 LEDGER_KEEP_INVALIDATIONS = 200
 LEDGER_KEEP_MONTHS = 24
 
@@ -72,11 +71,8 @@ class InvalidationPrices:
     as_of: str = ""
 
     @classmethod
-    def load(cls) -> InvalidationPrices:
-        """From the one prices file, cloudpypi/data/prices.json (cloudfront.invalidation.*)."""
-        from cloudpypi.costs.prices import load_prices
-
-        prices = load_prices()
+    def from_prices(cls, prices: Any) -> InvalidationPrices:
+        """The CloudFront invalidation part of the prices file (cloudpypi.costs.prices.load_prices())."""
         return cls(prices.cf_invalidation_free_paths, prices.cf_invalidation_per_path, prices.as_of)
 
     def cost(self, paths: int, used_this_month: int) -> Decimal:
@@ -120,20 +116,20 @@ def pages_from_paths(paths: Iterable[str]) -> Pages:
             raise InvalidationError(f"{raw!r} is not a mirror page path (expected /simple/ or /simple/NAME/)")
         name = match.group(1)
         if name is None:
-            folders["/simple/"] = None
+            folders[page_url_path(None)] = None
             continue
         if not is_valid_name(name):
             raise InvalidationError(f"{raw!r}: {name!r} is not a valid project name")
-        folders[f"/simple/{normalize_name(name)}/"] = None
+        folders[page_url_path(normalize_name(name))] = None
     return Pages(tuple(sorted(folders)), everything, tuple(dropped))
 
 
 def object_paths(folder: str) -> list[str]:
-    return [folder + page for page in PAGE_OBJECTS]
+    return [folder + page for page in PAGE_NAMES]
 
 
 def wildcard_path(folder: str) -> str:
-    return "/simple/index*" if folder == "/simple/" else folder + "*"
+    return folder + "index*" if folder == page_url_path(None) else folder + "*"
 
 
 def exact_paths(pages: Pages) -> tuple[str, ...]:
@@ -305,6 +301,23 @@ def record_in_ledger(storage: Storage, reference: str, entry: dict[str, Any], at
         log.debug("ledger changed under us (attempt %d); re-reading", attempt + 1)
         time.sleep(min(0.05 * 2**attempt, 1.0))  # back off between compare-and-swap retries
     raise InvalidationError(f"could not update {LEDGER_KEY} after {attempts} attempts (too much contention)")
+
+
+def invalidation_paths_used(target: str, now: datetime) -> int | None:
+    """Paths invalidated so far this month, from the invalidation ledger that ``cloudpypi invalidate``
+    keeps in the target (``.cloudpypi/invalidations.json``); None when there is no ledger to read."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cloudpypi.config import Config
+    from cloudpypi.storage import open_target
+
+    try:
+        ledger = load_ledger(open_target(Config(target=target)))
+    except (CloudPyPIError, OSError, BotoCoreError, ClientError) as exc:  # fall back to the estimate
+        log.info("no invalidation ledger read from %s: %s", target, exc)
+        return None
+    month = month_of(now)
+    return ledger.used(month) if month in ledger.months else None
 
 
 # -- CloudFront -------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from packaging.metadata import parse_email
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from cloudpypi.layout import JSON_API_PREFIX, json_api_key
 from cloudpypi.model import DistFile, ProjectPage
 from cloudpypi.render import link_to
 from cloudpypi.storage.content import JSON_API_TYPE
@@ -33,10 +34,6 @@ _INFO_FIELDS = {
     "project_urls": "project_urls", "provides_extra": "provides_extra", "requires_dist": "requires_dist",
     "requires_python": "requires_python", "summary": "summary",
 }
-
-
-def json_api_key(name: str) -> str:
-    return f"pypi/{name}/json"
 
 
 def file_version(item: DistFile) -> Version | None:
@@ -137,7 +134,7 @@ def info_from_metadata(name: str, version: str, files: list[DistFile], metadata:
 def json_api_document(page: ProjectPage, read_metadata: Callable[[DistFile], bytes | None],
                       public_url: str = "") -> bytes:
     """The project's JSON API document.  read_metadata returns a file's stored .metadata (None if absent)."""
-    directory = f"pypi/{page.name}/"
+    directory = f"{JSON_API_PREFIX}{page.name}/"
     releases = _releases(page)
     latest = latest_version(releases)
     files = releases.get(latest, []) if latest is not None else []

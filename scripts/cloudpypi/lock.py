@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudpypi.errors import LockHeld
-from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.layout import LOCK_KEY
+from cloudpypi.storage import Storage
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = STATE_PREFIX + "lock"
 DEFAULT_LEASE = 600.0
 
 

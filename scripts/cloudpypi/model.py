@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from cloudpypi.errors import UnsafeInput
+from cloudpypi.layout import METADATA_SUFFIX, provenance_key
 
 # PEP 508 names; PyPI also caps names well below this.
 _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -56,11 +57,11 @@ class DistFile:
 
     @property
     def metadata_key(self) -> str:
-        return self.key + ".metadata"
+        return self.key + METADATA_SUFFIX
 
     @property
     def provenance_key(self) -> str:
-        return self.key + ".provenance"
+        return provenance_key(self.key)
 
     @property
     def stored_keys(self) -> tuple[str, ...]:

@@ -27,7 +27,7 @@ import urllib3
 from cloudpypi import __version__
 from cloudpypi.errors import IntegrityError, OriginError, UnsafeInput
 from cloudpypi.model import ProjectPage, RootEntry, checked_project_name, normalize
-from cloudpypi.parse import JSON_TYPE, NOT_XMLRPC, parse_project_page, parse_xmlrpc_answer
+from cloudpypi.parse import JSON_TYPE, NOT_XMLRPC, AnchorParser, parse_project_page, parse_xmlrpc_answer
 
 if TYPE_CHECKING:
     from cloudpypi.config import Config
@@ -109,6 +109,19 @@ class OriginClient:
         self.supports_changelog: bool | None = None
 
     # -- plumbing ----------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: Config, **overrides: Any) -> OriginClient:
+        """The client of the configured origin, with the configuration's hosts, limits and retries.
+
+        ``overrides`` replace single settings (``workers=`` for a transfer process's threads, shorter
+        ``timeout=`` and ``retries=`` for a status probe).
+        """
+        settings: dict[str, Any] = {"allowed_hosts": config.file_hosts(), "workers": config.workers,
+                                    "timeout": config.timeout, "retries": config.retries,
+                                    "max_file_size": config.max_file_size, "caps": config.answer_caps(),
+                                    **overrides}
+        return cls(config.origin, **settings)
+
     def _route(self, parts: SplitResult) -> urllib3.HTTPConnectionPool | urllib3.PoolManager:
         """The connection pool for a direct host, or the proxy manager that reaches it.
 
@@ -359,10 +372,8 @@ class OriginClient:
 
     @staticmethod
     def _html_root_entries(spool: IO[bytes]) -> Iterator[RootEntry]:
-        from cloudpypi.parse import _AnchorParser
-
         spool.seek(0)
-        parser = _AnchorParser()
+        parser = AnchorParser()
         for chunk in iter(lambda: spool.read(CHUNK), b""):
             parser.feed(chunk.decode("utf-8", "replace"))
             for _attrs, label in parser.anchors:
@@ -461,12 +472,8 @@ class OriginClient:
             manager.clear()
 
 
-def client_for(config: Config, **overrides: Any) -> OriginClient:
-    """The origin client that a command uses, built from the mirror's configuration."""
-    settings: dict[str, Any] = {"allowed_hosts": config.file_hosts(), "workers": config.workers,
-                                "timeout": config.timeout, "retries": config.retries,
-                                "max_file_size": config.max_file_size, "caps": config.answer_caps(), **overrides}
-    return OriginClient(config.origin, **settings)
+
+
 def _body_chunks(response: Any, buffer: memoryview, url: str) -> Iterator[Any]:
     """The raw (undecoded) body, read straight into `buffer` and yielded as views of it.
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 from cloudpypi.config import Config
 from cloudpypi.errors import CloudPyPIError
+from cloudpypi.layout import FILES_PREFIX, JSON_PAGE, PAGES_PREFIX, split_page_key
+from cloudpypi.pages import UNREADABLE, parse_mirror_json
 from cloudpypi.plan import file_keys
-from cloudpypi.render import parse_mirror_json
 from cloudpypi.state import State
 from cloudpypi.storage import Storage
 
@@ -58,27 +59,28 @@ class OrphanResult:
     deleted: int = 0
 
 
-def _pages(storage: Storage) -> Iterator[str]:
-    for key in storage.iter_keys("simple/"):
-        parts = key.split("/")
-        if len(parts) == 3 and parts[2] == "index.v1_json":
-            yield key
+def _pages(storage: Storage) -> Iterator[tuple[str, str]]:
+    """(project name, key) of every project's JSON page in the target."""
+    for key in storage.iter_keys(PAGES_PREFIX):
+        where = split_page_key(key)
+        if where is not None and where[0] is not None and where[1] == JSON_PAGE:
+            yield where[0], key
 
 
 def find_orphans(storage: Storage, state: State, linked: _Linked, result: OrphanResult) -> Iterator[str]:
     """Every stored file under packages/ that no page links and that is not already due to go."""
-    for key in _pages(storage):
+    for name, key in _pages(storage):
         raw = storage.read_bytes(key)
         try:
-            page = parse_mirror_json(raw or b"", key.split("/")[1])
-        except (ValueError, KeyError, TypeError) as exc:
+            page = parse_mirror_json(raw or b"", name)
+        except UNREADABLE as exc:
             result.unreadable.append(f"{key}: {exc}")
             continue
         keys = file_keys(page)
         linked.add(keys)
         result.pages += 1
         result.linked += len(keys)
-    for key in storage.iter_keys("packages/"):
+    for key in storage.iter_keys(FILES_PREFIX):
         result.stored += 1
         if key in linked:
             continue
@@ -126,7 +128,7 @@ def run_orphans(config: Config, *, repair: bool) -> int:
     from cloudpypi.lock import TargetLock
     from cloudpypi.storage import open_target
 
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         lock = TargetLock(storage, command="verify --orphans --repair") if repair else contextlib.nullcontext()
         with lock:  # a repair must not race a sync, whose new files are on no page for a moment

@@ -264,7 +264,9 @@ def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
                                       meta.get("tracks") or [], extras.get("alternate-locations") or []))
 
 
-class _AnchorParser(HTMLParser):
+class AnchorParser(HTMLParser):
+    """The anchors (attributes, label) of an HTML page fed to it in chunks, and its pypi:last-serial."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.anchors: list[tuple[dict[str, str | None], str]] = []
@@ -307,7 +309,7 @@ def parse_html_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
     stream = _stream(body)
     stream.seek(0)
     decoder = codecs.getincrementaldecoder("utf-8")()
-    parser = _AnchorParser()
+    parser = AnchorParser()
     try:
         while chunk := stream.read(1 << 20):
             parser.feed(decoder.decode(chunk))

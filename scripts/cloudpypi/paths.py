@@ -1,11 +1,16 @@
-"""Mapping origin file URLs to storage keys, rejecting anything that could escape the target.  Pure."""
+"""Where things go: origin file URLs mapped to storage keys (rejecting anything that could escape the
+target; pure), and the local folder that holds working copies of the state.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 from cloudpypi.errors import UnsafeInput
+from cloudpypi.layout import FILES_PREFIX
 from cloudpypi.model import MAX_FILENAME_LENGTH
 
 # Characters PyPI uses in file paths; anything else is suspicious enough to refuse.
@@ -67,15 +72,23 @@ def key_for_file(url: str, filename: str, sha256: str) -> str:
     if "packages" in segments:
         rest = segments[segments.index("packages") + 1 :]
         if rest and all(_SAFE_SEGMENT.match(s) for s in rest):
-            key = "packages/" + "/".join(rest)
+            key = FILES_PREFIX + "/".join(rest)
             if len(key) > MAX_KEY_LENGTH:
                 raise UnsafeInput(f"file URL {url!r} is too long to store")
             return key
         raise UnsafeInput(f"file URL {url!r} has path segments a distribution URL never has")
-    return f"packages/{sha256[:2]}/{sha256[2:4]}/{sha256[4:]}/{filename}"
+    return f"{FILES_PREFIX}{sha256[:2]}/{sha256[2:4]}/{sha256[4:]}/{filename}"
 
 
 def relative_link(page_key_dir: str, key: str) -> str:
     """The link from a page in ``simple/<name>/`` to a stored file: ``../../packages/...``."""
     depth = page_key_dir.strip("/").count("/") + 1
     return "../" * depth + key
+
+
+def default_state_dir() -> Path:
+    """The local folder for state working copies and download spools: ``$CLOUDPYPI_STATE_DIR``, else
+    ``$XDG_CACHE_HOME/cloudpypi/state`` (``~/.cache/cloudpypi/state``)."""
+    base = os.environ.get("CLOUDPYPI_STATE_DIR") or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    path = Path(base).expanduser()
+    return path if os.environ.get("CLOUDPYPI_STATE_DIR") else path / "cloudpypi" / "state"

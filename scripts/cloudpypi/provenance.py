@@ -2,13 +2,13 @@
 
 The mirror keeps its own copy at ``<file key>.provenance`` (under ``packages/``, so it is written once,
 travels in bundles and is served like the file), and its pages link that copy, never the origin's URL.
-An object is fetched from the origin's own host only (the parser already refuses any other), must be
-a JSON object of at most MAX_PROVENANCE_BYTES, and is published before the page that links it.
+An object is fetched from the origin's own host only (the parser already refuses any other) and must be
+a JSON object of at most MAX_PROVENANCE_BYTES.  The page store publishes it (cloudpypi.extras) before
+the page that links it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import replace
@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 from cloudpypi.errors import CloudPyPIError, OriginError
 from cloudpypi.model import DistFile, ProjectPage
 from cloudpypi.origin import OriginClient
-from cloudpypi.storage import Storage
-from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +44,18 @@ def fetch_provenance(origin: OriginClient, item: DistFile) -> bytes:
     return checked_provenance(data, item.provenance_url)
 
 
-def store_provenance(storage: Storage, key: str, data: bytes) -> None:
-    """Published as a file is (write-once on S3): an identical copy already there is accepted."""
-    staging = storage.new_staging()
-    try:
-        staging.write(data)
-    except BaseException:
-        storage.discard(staging)
-        raise
-    storage.publish(staging, key, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                    content_type=content_type_for(key), cache_control=FILE_CACHE_CONTROL)
-
-
-def carry_provenance(page: ProjectPage, mirror_page: ProjectPage | None, origin: OriginClient, storage: Storage,
-                     reasons: list[str]) -> ProjectPage:
-    """The page with has_provenance set on each file whose provenance the mirror holds.
+def carry_provenance(page: ProjectPage, mirror_page: ProjectPage | None, origin: OriginClient,
+                     reasons: list[str]) -> tuple[ProjectPage, dict[str, bytes]]:
+    """The page with has_provenance set on each file whose provenance the mirror holds or now fetched,
+    and the fetched objects by key (stored by the page store, after the files and before the pages).
 
     A copy the mirror's current page already links is kept as it is (provenance objects do not change
-    once a file is published).  Any other is fetched and stored now; a failure lists the file without
-    provenance and adds a reason (the project is then retried on the next run).
+    once a file is published).  Any other is fetched now; a failure lists the file without provenance
+    and adds a reason (the project is then retried on the next run).
     """
     linked = {f.key for f in mirror_page.files if f.has_provenance} if mirror_page else set()
     files = []
+    fetched: dict[str, bytes] = {}
     for item in page.files:
         if item.provenance_url is None:
             files.append(replace(item, has_provenance=False))
@@ -76,11 +64,11 @@ def carry_provenance(page: ProjectPage, mirror_page: ProjectPage | None, origin:
             files.append(replace(item, has_provenance=True))
             continue
         try:
-            store_provenance(storage, item.provenance_key, fetch_provenance(origin, item))
+            fetched[item.provenance_key] = fetch_provenance(origin, item)
         except (CloudPyPIError, OSError) as exc:
             log.warning("%s: provenance not carried: %s", item.filename, exc)
             reasons.append(f"{item.filename}: provenance not carried ({exc})")
             files.append(replace(item, has_provenance=False))
             continue
         files.append(replace(item, has_provenance=True))
-    return page.with_files(tuple(files))
+    return page.with_files(tuple(files)), fetched

@@ -1,5 +1,7 @@
 """PEP 503 HTML and PEP 691 JSON pages from the model.  Pure: values in, bytes out.
 
+Where the pages live, and reading them back, is the page store's part (cloudpypi.layout, cloudpypi.pages).
+
 Project pages go through a Jinja2 template.  The root index can list 700,000 projects, so it is
 rendered as a stream of chunks straight from the state's cursor, never as one big string.
 """
@@ -13,6 +15,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cloudpypi.layout import HTML_PAGE, JSON_PAGE, V1_HTML_PAGE, page_dir
 from cloudpypi.model import DistFile, ProjectPage, RootEntry
 from cloudpypi.paths import relative_link
 
@@ -20,7 +23,6 @@ if TYPE_CHECKING:
     import jinja2
 
 API_VERSION = "1.4"  # PEP 792 project status; also PEP 740 provenance (1.3), PEP 708 (1.2)
-PAGE_NAMES = ("index.v1_json", "index.v1_html", "index.html")
 
 
 @functools.cache
@@ -34,10 +36,6 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,  # the template ships with the package: no stat() of it per rendered page
     )
-
-
-def page_keys(name: str) -> dict[str, str]:
-    return {page: f"simple/{name}/{page}" for page in PAGE_NAMES}
 
 
 def link_to(directory: str, key: str, public_url: str = "") -> str:
@@ -69,7 +67,7 @@ def _json_file(file: DistFile, href: str, provenance: str | None = None) -> dict
 
 
 def render_project_json(page: ProjectPage, public_url: str = "") -> bytes:
-    directory = f"simple/{page.name}/"
+    directory = page_dir(page.name)
     meta: dict[str, Any] = {"api-version": API_VERSION, "_last-serial": page.last_serial}
     if page.tracks:
         meta["tracks"] = list(page.tracks)
@@ -91,7 +89,7 @@ def render_project_json(page: ProjectPage, public_url: str = "") -> bytes:
 
 
 def render_project_html(page: ProjectPage, public_url: str = "") -> bytes:
-    directory = f"simple/{page.name}/"
+    directory = page_dir(page.name)
     files = [
         {
             "href": relative_link(directory, f.key),
@@ -115,40 +113,7 @@ def render_project(page: ProjectPage, public_url: str = "") -> dict[str, bytes]:
     asks.  Without it every link is relative to the page, and the mirror works wherever it is served.
     """
     html_bytes = render_project_html(page, public_url)
-    return {"index.v1_json": render_project_json(page, public_url), "index.v1_html": html_bytes,
-            "index.html": html_bytes}
-
-
-def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
-    """Read back a page this mirror wrote (to diff against, verify, or repair).  Trusted shape."""
-    data = json.loads(body)
-    files = []
-    prefix = f"simple/{name}/"
-    depth = prefix.count("/")
-    for entry in data["files"]:
-        href: str = entry["url"]
-        key = href[len("../" * depth):] if href.startswith("../" * depth) else href
-        metadata = entry.get("core-metadata") or False
-        provenance = entry.get("provenance")
-        files.append(DistFile(
-            filename=entry["filename"],
-            url=href,
-            sha256=entry["hashes"]["sha256"],
-            size=entry.get("size"),
-            requires_python=entry.get("requires-python"),
-            yanked=entry.get("yanked", False),
-            metadata_sha256=metadata.get("sha256") if isinstance(metadata, dict) else None,
-            has_metadata=bool(metadata),
-            upload_time=entry.get("upload-time"),
-            key=key,
-            has_provenance=bool(provenance),
-        ))
-    meta = data.get("meta", {})
-    status = data.get("project-status") or {}
-    return ProjectPage(name=data.get("name", name), files=tuple(files), versions=tuple(data.get("versions", ())),
-                       last_serial=meta.get("_last-serial"), status=status.get("status"),
-                       status_reason=status.get("reason"), tracks=tuple(meta.get("tracks", ())),
-                       alternate_locations=tuple(data.get("alternate-locations", ())))
+    return {JSON_PAGE: render_project_json(page, public_url), V1_HTML_PAGE: html_bytes, HTML_PAGE: html_bytes}
 
 
 _ROOT_HTML_HEAD = (

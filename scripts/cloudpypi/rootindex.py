@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from cloudpypi.layout import ROOT_KEYS
 from cloudpypi.render import iter_root_parts
 from cloudpypi.storage import Storage
 from cloudpypi.storage.content import content_type_for
 
-ROOT_KEYS = ("simple/index.v1_json", "simple/index.v1_html", "simple/index.html")
+__all__ = ["ROOT_KEYS", "publish_root_index"]
 
 
 def publish_root_index(storage: Storage, rows: Iterable[list[tuple[str, int | None]]], serial: int | None,

@@ -14,11 +14,11 @@ import json
 import time
 from typing import Any
 
+from cloudpypi.layout import PROGRESS_KEY
 from cloudpypi.lock import holder_stale, read_holder
 from cloudpypi.progress import summary
-from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.storage import Storage
 
-PROGRESS_KEY = STATE_PREFIX + "progress.json"
 PROGRESS_CONTENT_TYPE = "application/json"
 
 

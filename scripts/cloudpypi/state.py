@@ -21,13 +21,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cloudpypi.errors import StorageError
-from cloudpypi.model import RootEntry
-from cloudpypi.storage import STATE_PREFIX, Storage
+from cloudpypi.layout import STATE_KEY
+from cloudpypi.model import ProjectResult, RootEntry
+from cloudpypi.paths import default_state_dir
+from cloudpypi.storage import Storage
 from cloudpypi.storage.folder import FolderStorage
 
 log = logging.getLogger(__name__)
 
-STATE_KEY = STATE_PREFIX + "state.sqlite"
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -46,12 +47,7 @@ CREATE TABLE IF NOT EXISTS journal_pages (name TEXT PRIMARY KEY, after INTEGER N
 CREATE TABLE IF NOT EXISTS journal_keys (key TEXT PRIMARY KEY, after INTEGER NOT NULL) WITHOUT ROWID;
 """
 JOURNAL_SINCE = "journal_since"  # meta: the serial from which the change journal is complete
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("CLOUDPYPI_STATE_DIR") or os.environ.get("XDG_CACHE_HOME") or "~/.cache"
-    path = Path(base).expanduser()
-    return path if os.environ.get("CLOUDPYPI_STATE_DIR") else path / "cloudpypi" / "state"
+FILES_ACCOUNTED = "files_accounted"  # meta: "1" once a run ended with every stored file recorded
 
 
 class State:
@@ -207,10 +203,36 @@ class State:
         row = self.db.execute("SELECT serial FROM projects WHERE name=?", (name,)).fetchone()
         return (row is not None, row[0] if row else None)
 
-    def record_project(self, name: str, serial: int | None, files: int, size: int) -> None:
+    def record(self, result: ProjectResult, now: float, grace: float) -> None:
+        """Apply one project's outcome, all or nothing: its row, its files' deletions, its retry.
+
+        A project whose pages were written gets its new row (serial, files, bytes) and marks the root
+        index for rewriting; a known project whose pages were not (unchanged, or failed) keeps its row,
+        and a failed one its old serial, so that the next run tries it again.  Dropped files are due for
+        deletion ``grace`` seconds after ``now``; files linked again are no longer due.
+        """
+        known, old_serial = self.project_serial(result.name)
         with self.transaction():
-            self.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)", (name, serial, files, size))
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES ('root_dirty', '1')")
+            if result.page_written or known:
+                serial = result.serial if result.ok else old_serial
+                self.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)",
+                                (result.name, serial, result.file_count, result.total_bytes))
+                if result.page_written:
+                    self.set("root_dirty", 1)
+            self.schedule_deletions(result.dropped_keys, now + grace)
+            self.cancel_deletions(result.kept_keys)
+            if result.page_written:
+                self.journal_page(result.name, result.kept_keys)  # what a bundle --since carries
+            if result.ok:
+                self.clear_retry(result.name)
+            else:
+                self.mark_retry(result.name, result.reason)
+
+    def schedule_removal(self, keys: Iterable[str], due: float) -> None:
+        """Schedule the deletion of a removed project's files, committed at once (before its pages go)."""
+        with self.transaction():
+            self.schedule_deletions(keys, due)
+        self.flush_batch()
 
     def forget_project(self, name: str) -> None:
         with self.transaction():

@@ -1,4 +1,9 @@
-"""Running a sync: decide what changed, fetch it concurrently, publish in a crash-safe order.
+"""Coordinating a sync: hand each changed project to a job, collect the results, keep the order.
+
+What changed is decided by cloudpypi.decide, pages are published by the page store (cloudpypi.pages),
+and the state (cloudpypi.state) records each result.  The Syncer hands each project to a job that
+fetches its files and publishes its pages, and collects every job's result in one place
+(Syncer.collect), on the coordinator's thread.
 
 Order of writes, always: files, then the project's pages, then (for all projects) the root index,
 then the state.  A reader therefore never sees a page linking a file that is not there yet, and a
@@ -19,35 +24,32 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from cloudpypi import runrecord
 from cloudpypi.config import Config
+from cloudpypi.decide import Asked, Decision, Todo, decide
 from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, Stopping, UnsafeInput
-from cloudpypi.extras import extra_keys, publish_extras
+from cloudpypi.extras import ApiExtras
 from cloudpypi.fetch import Fetched, FileFetcher
-from cloudpypi.filters import project_allowed
+from cloudpypi.layout import FILES_PREFIX, page_url_path
 from cloudpypi.lock import TargetLock
-from cloudpypi.model import DistFile, ProjectPage, ProjectResult, RootEntry, checked_project_name
+from cloudpypi.model import DistFile, ProjectPage, ProjectResult
 from cloudpypi.origin import OriginClient, ProjectGone
+from cloudpypi.pages import PageStore
 from cloudpypi.plan import ProjectPlan, plan_project, removal_keys
 from cloudpypi.progress import Progress
-from cloudpypi.render import page_keys, parse_mirror_json, render_project
 from cloudpypi.report import Failure, Report, Skipped
-from cloudpypi.rootindex import publish_root_index
-from cloudpypi.state import State
+from cloudpypi.state import FILES_ACCOUNTED, State
 from cloudpypi.storage import Storage, open_target
-from cloudpypi.storage.content import content_type_for, page_cache_control
 from cloudpypi.transfers import Transfers
 from cloudpypi.watchdog import RunMonitor
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 300.0
-FILES_ACCOUNTED = "files_accounted"  # state flag: "1" once a run ended with every stored file recorded
-CHANGELOG_UNUSABLE = "the origin's changelog is unusable (%s); comparing its root index instead"
 BATCH_SECONDS = 0.5  # project records are committed to the state at most this long after the fact
 
 
@@ -61,21 +63,9 @@ class SyncOptions:
     progress: bool = True
 
 
-@dataclass
-class _Todo:
-    name: str
-    force: bool = False
-
-
-@dataclass
-class _Decision:
-    mode: str
-    todo: Iterator[_Todo]
-    removed: list[str] = field(default_factory=list)
-    new_serial: int | None = None
-    origin_serial: int | None = None
-    finish: Any = None  # called after the todo iterator is drained: returns more removals
-    total: int | None = None  # projects to visit, when known up front (progress bar)
+#: How a project's outcome travels back to the coordinator: (project name, its result or the exception
+#: that ended it).  Locally a queue the coordinator drains; Syncer.collect is where it is accounted.
+Deliver = Callable[[tuple[str, "ProjectResult | BaseException"]], None]
 
 
 class _ProjectJob:
@@ -83,15 +73,29 @@ class _ProjectJob:
 
     So no thread sits waiting for a project's downloads: with a few hundred thousand files that
     waiting cost a thread wake-up per file, and a second pool of mostly idle threads.
+
+    The job is given what it uses: the transfers to fetch with, the progress to report to, the page
+    store to publish in, the Simple API 1.4 extras to carry (``extras``: provenance fetched once the
+    files are in, published by the page store with the pages), a way to run its last step on a worker
+    (``run_later``) and the way its outcome travels back (``deliver``).  It knows nothing of the
+    coordinator.
     """
 
-    def __init__(self, syncer: Syncer, plan: ProjectPlan, mirror_page: ProjectPage | None,
-                 result: ProjectResult, check_target: bool) -> None:
-        self.syncer = syncer
+    def __init__(self, plan: ProjectPlan, mirror_page: ProjectPage | None, result: ProjectResult,
+                 check_target: bool, *, transfers: Transfers, progress: Progress, pages: PageStore,
+                 rewrite: bool, run_later: Callable[[Callable[[], None]], object], deliver: Deliver,
+                 extras: ApiExtras | None = None) -> None:
         self.plan = plan
         self.mirror_page = mirror_page
         self.result = result
         self.check_target = check_target
+        self.transfers = transfers
+        self.progress = progress
+        self.pages = pages
+        self.rewrite = rewrite  # repair: all three pages are written whatever is stored
+        self.run_later = run_later
+        self.deliver = deliver
+        self.extras = extras
         self.fetched: dict[str, DistFile] = {}
         self.reasons: list[str] = []
         self._left = len(plan.to_fetch)
@@ -99,7 +103,7 @@ class _ProjectJob:
 
     def start(self) -> None:
         for item in self.plan.to_fetch:
-            future = self.syncer.transfers.submit(item, self.check_target)
+            future = self.transfers.submit(item, self.check_target)
             future.add_done_callback(functools.partial(self._file_done, item))
 
     def _file_done(self, item: DistFile, future: cf.Future[Fetched]) -> None:
@@ -110,14 +114,14 @@ class _ProjectJob:
             except BaseException as exc:  # also cancelled at shutdown, or a bug: the project fails either way
                 expected = isinstance(exc, CloudPyPIError | OSError)
                 result.failed_files += 1
-                self.syncer.progress.file_failed(item.size or 0)
+                self.progress.file_failed(item.size or 0)
                 self.reasons.append(f"{item.filename}: {exc}" if expected
                                     else f"{item.filename}: {type(exc).__name__}: {exc}")
             else:
                 if fetched.bytes_added:
                     result.files_added += 1
                     result.bytes_added += fetched.bytes_added
-                self.syncer.progress.file_done(fetched.stored.size or fetched.bytes_added)
+                self.progress.file_done(fetched.stored.size or fetched.bytes_added)
                 if not fetched.metadata_ok:
                     self.reasons.append(f"{item.filename}: core metadata could not be verified; listed without it")
                     result.failed_files += 1
@@ -129,19 +133,41 @@ class _ProjectJob:
             # The pages are published by a pool thread: this callback may run in the thread that routes
             # the transfer processes' results, which must not wait for page writes.
             try:
-                self.syncer._pool.submit(self._finish_and_report)
+                self.run_later(self._finish_and_deliver)
             except RuntimeError:
                 pass  # the pool is shutting down after a run-level failure: nobody waits for this project
 
-    def _finish_and_report(self) -> None:
+    def _finish_and_deliver(self) -> None:
         try:
             outcome: ProjectResult | BaseException = self.finish()
         except BaseException as exc:  # handed to the coordinator, which decides
             outcome = exc
-        self.syncer._results.put((self.plan.name, outcome))
+        self.deliver((self.plan.name, outcome))
 
     def finish(self) -> ProjectResult:
-        return self.syncer._publish_pages(self.plan, self.mirror_page, self.fetched, self.reasons, self.result)
+        """After a project's files: its pages, listing what is present and verified."""
+        plan, result = self.plan, self.result
+        files = tuple(item if item.key in plan.present else self.fetched[item.key]
+                      for item in plan.desired.files if item.key in plan.present or item.key in self.fetched)
+        reasons = self.reasons
+        final = plan.desired.with_files(files)
+        if self.extras is not None:  # provenance: fetched now, published by the page store before the pages
+            final = self.extras.carry(final, self.mirror_page, reasons)
+        result.file_count = len(files)
+        result.total_bytes = sum(f.size or 0 for f in files)
+        result.dropped_keys = list(plan.to_drop)
+        result.kept_keys = [k for f in final.files for k in f.stored_keys]
+        if reasons:
+            result.ok = False
+            result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
+        # repair rewrites all three pages; so does a project whose page was missing or unreadable
+        try:
+            if self.pages.publish_project(final, rewrite=self.rewrite or self.mirror_page is None):
+                result.page_written = True
+        finally:
+            if self.extras is not None:
+                self.extras.forget(final)
+        return result
 
 
 class Syncer:
@@ -150,6 +176,9 @@ class Syncer:
         self.storage = storage
         self.origin = origin
         self.options = options
+        # the Simple API 1.4 objects (provenance, the JSON API document): published by the page store
+        self.extras = ApiExtras(storage, origin, config.public_url)
+        self.pages = PageStore(storage, config.index_max_age, extra_objects=self.extras, public_url=config.public_url)
         self.report = Report(origin=origin.base, target=storage.url, dry_run=options.dry_run)
         self.progress = Progress(enabled=options.progress)
         self._stop = threading.Event()
@@ -157,7 +186,9 @@ class Syncer:
         # One pool does every project's page work and every file download.  No worker ever waits for
         # another: the worker that finishes a project's last file publishes its pages (see _ProjectJob).
         self._pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="worker")
-        self._results: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
+        # Where the jobs' outcomes wait for the coordinator (see collect).
+        self._inbox: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
+        self._state: State | None = None  # the open state, while run() runs
         self.fetcher = FileFetcher(config, storage, origin, self._stop)
         self.fetcher.on_bytes = self.progress.beat
         self.transfers = Transfers(config, self.fetcher, self._pool, on_bytes=self.progress.beat)
@@ -169,146 +200,35 @@ class Syncer:
         # page lists is known to be absent: it is downloaded without asking the target first.
         self._trust_absence = False
 
-    # =====================================================================
-    # deciding what to do
-    # =====================================================================
-    def _decide(self, state: State) -> _Decision:
-        filters = self.config.filters
-        fingerprint = self.config.filters_fingerprint()
-        filters_changed = state.get("filters") not in (None, fingerprint) or (
-            state.get("filters") is None and state.serial is not None)
-        retry = [_Todo(n, force=True) for n in state.retry_names()]
-
-        if self.config.closure:
-            return self._decide_closure(state, filters_changed)
-
-        if self.options.projects is not None:
-            names = []
-            for raw in self.options.projects:
-                try:
-                    names.append(checked_project_name(raw))
-                except UnsafeInput as exc:
-                    raise ConfigError(f"--project {raw!r}: {exc}") from None
-            force = self.options.force or filters_changed
-            unique = list(dict.fromkeys(names))
-            return _Decision("projects", iter([_Todo(n, force) for n in unique]), total=len(unique))
-
-        origin_serial = None
-        if self.options.full or state.get("origin_changelog") != "0":
-            try:
-                origin_serial = self.origin.changelog_last_serial()
-            except OriginError as exc:
-                log.warning(CHANGELOG_UNUSABLE, exc)
-        if self.origin.supports_changelog is not None:
-            state.set("origin_changelog", "1" if self.origin.supports_changelog else "0")
-
-        if (origin_serial is not None and state.serial is not None and not self.options.full
-                and not filters_changed and state.get("origin") == self.origin.base):
-            if origin_serial == state.serial:
-                return _Decision("no-op", iter(retry), new_serial=origin_serial, origin_serial=origin_serial)
-            if origin_serial < state.serial:
-                log.warning("the origin's serial %d is behind the mirror's %d; checking every project",
-                            origin_serial, state.serial)
-            else:
-                try:
-                    changed, removed = self.origin.changed_since(state.serial, origin_serial)
-                except OriginError as exc:
-                    log.warning(CHANGELOG_UNUSABLE, exc)
-                    return self._decide_by_root(state, origin_serial, filters_changed, retry)
-                todo = [_Todo(n) for n in sorted(changed) if project_allowed(n, filters)]
-                gone = [n for n in sorted(removed) if state.project_serial(n)[0]]
-                # a changed project that filters now exclude is removed from the mirror as well
-                gone += [n for n in sorted(changed) if not project_allowed(n, filters) and state.project_serial(n)[0]]
-                return _Decision("changelog", iter(retry + todo), removed=gone, new_serial=origin_serial,
-                                 origin_serial=origin_serial, total=len(retry) + len(todo))
-
-        return self._decide_by_root(state, origin_serial, filters_changed, retry)
-
-    def _decide_by_root(self, state: State, origin_serial: int | None, filters_changed: bool,
-                        retry: list[_Todo]) -> _Decision:
-        """Compare the origin's root index (each project's _last-serial) with the state."""
-        filters = self.config.filters
-        root = self.origin.root_index()
-        new_serial = origin_serial if origin_serial is not None else root.serial
-        if (not self.options.full and not filters_changed and state.serial is not None
-                and root.serial is not None and root.serial == state.serial
-                and state.get("origin") == self.origin.base):
-            return _Decision("no-op", iter(retry), new_serial=new_serial, origin_serial=new_serial)
-
-        force_all = filters_changed or self.options.force
-        state.begin_seen()
-
-        def wanted(entry: RootEntry) -> bool:
-            known, serial = state.project_serial(entry.name)
-            return force_all or not known or entry.last_serial is None or serial != entry.last_serial
-
-        def walk() -> Iterator[_Todo]:
-            yield from retry
-            batch: list[str] = []
-            for entry in root.entries():
-                if not project_allowed(entry.name, filters):
-                    continue
-                batch.append(entry.name)
-                if len(batch) >= 5000:
-                    state.add_seen(batch)
-                    batch.clear()
-                if wanted(entry):
-                    yield _Todo(entry.name, force=force_all)
-            state.add_seen(batch)
-
-        # One more pass over the parsed index (seconds for pypi.org's) tells the progress record and the
-        # ETA how many projects this run visits: a first sync's plan is otherwise known only at its end.
-        total = len(retry) + sum(1 for entry in root.entries()
-                                 if project_allowed(entry.name, filters) and wanted(entry))
-        return _Decision("root-index", walk(), new_serial=new_serial, origin_serial=new_serial,
-                         finish=state.unseen_projects, total=total)
-
-    def _decide_closure(self, state: State, filters_changed: bool) -> _Decision:
-        """A dependency-closure mirror: cloudpypi.closure picks the projects and files."""
-        from cloudpypi.closure import select_closure
-
-        origin_serial = self.origin.changelog_last_serial()
-        selection = select_closure(self.config, self.origin, state, origin_serial, dry_run=self.options.dry_run)
-        self._only_filenames = selection.files_by_project
-        self._closure_pages = selection.pages
-        for subject, reason in selection.failures:
-            self.report.failures.append(Failure(subject, reason))
-        wanted = sorted(selection.files_by_project)
-        wanted_set = set(wanted)
-        gone = [name for name in state.project_names() if name not in wanted_set]
-        everything = filters_changed or self.options.force or selection.resync is None
-        todo = [_Todo(name, force=True) for name in wanted if everything or name in selection.resync]
-        return _Decision("closure", iter(todo), removed=gone, new_serial=origin_serial, origin_serial=origin_serial)
+    def _decide(self, state: State) -> Decision:
+        """What changed (cloudpypi.decide); a closure's selection is kept for the projects' jobs."""
+        options = self.options
+        decision = decide(self.config, self.origin, state, Asked(projects=options.projects, full=options.full,
+                                                                 force=options.force, dry_run=options.dry_run))
+        self._only_filenames = decision.only_filenames
+        self._closure_pages = decision.pages
+        self.report.failures.extend(Failure(subject, reason) for subject, reason in decision.failures)
+        return decision
 
     # =====================================================================
     # one project (runs in a worker thread)
     # =====================================================================
-    def _mirror_page(self, name: str) -> ProjectPage | None:
-        raw = self.storage.read_bytes(page_keys(name)["index.v1_json"])
-        if raw is None:
-            return None
-        try:
-            return parse_mirror_json(raw, name)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.warning("project %s: the mirror's own page is unreadable (%s); rebuilding it", name, exc)
-            return None
-
-    def _project_task(self, todo: _Todo, known_serial: int | None, known: bool) -> None:
+    def _project_task(self, todo: Todo, known_serial: int | None, known: bool) -> None:
         """A worker's part of one project: the result always reaches the coordinator's queue once."""
         try:
             job = self.sync_project(todo, known_serial, known)
         except BaseException as exc:  # handed to the coordinator, which decides
             self.progress.planned(0, 0)
-            self._results.put((todo.name, exc))
+            self._inbox.put((todo.name, exc))
             return
         if isinstance(job, ProjectResult):
             self.progress.planned(0, 0)
-            self._results.put((todo.name, job))
+            self._inbox.put((todo.name, job))
         else:
             self.progress.planned(len(job.plan.to_fetch), sum(item.size or 0 for item in job.plan.to_fetch))
             job.start()
 
-    def sync_project(self, todo: _Todo, known_serial: int | None, known: bool) -> ProjectResult | _ProjectJob:
+    def sync_project(self, todo: Todo, known_serial: int | None, known: bool) -> ProjectResult | _ProjectJob:
         """Fetch and plan one project.  Returns its result, or the job that fetches its files."""
         name = todo.name
         result = ProjectResult(name=name, serial=known_serial)
@@ -329,7 +249,7 @@ class Syncer:
         check_target = todo.force or not self._trust_absence
         # A project the state does not know has no pages in the target, unless a run died after writing
         # them (and then the absence is not trusted): one GET (S3) saved per new project.
-        mirror_page = self._mirror_page(name) if known or check_target else None
+        mirror_page = self.pages.mirror_page(name) if known or check_target else None
         only = self._only_filenames.get(name) if self._only_filenames is not None else None
         plan = plan_project(page, mirror_page, self.config.filters, only, max_file_size=self.config.max_file_size)
         result.skipped = [(f.filename, f.size or 0) for f in plan.skipped]
@@ -338,7 +258,9 @@ class Syncer:
             plan = dataclasses.replace(plan, present=frozenset(), to_fetch=plan.desired.files)
         if self.options.dry_run:
             return self._dry_run_project(plan, result)
-        job = _ProjectJob(self, plan, mirror_page, result, check_target)
+        job = _ProjectJob(plan, mirror_page, result, check_target, transfers=self.transfers, progress=self.progress,
+                          pages=self.pages, rewrite=self.options.force, run_later=self._pool.submit,
+                          deliver=self._inbox.put, extras=self.extras)
         if not plan.to_fetch:
             return job.finish()
         return job
@@ -357,38 +279,21 @@ class Syncer:
         result.file_count = len(plan.desired.files)
         return result
 
-    def _publish_pages(self, plan: ProjectPlan, mirror_page: ProjectPage | None, fetched: dict[str, DistFile],
-                       reasons: list[str], result: ProjectResult) -> ProjectResult:
-        """After a project's files: its pages, listing what is present and verified."""
-        files = tuple(item if item.key in plan.present else fetched[item.key]
-                      for item in plan.desired.files if item.key in plan.present or item.key in fetched)
-        # provenance objects and the JSON API document: after the files, before the pages that link them
-        final = publish_extras(self.storage, self.origin, plan.desired.with_files(files), mirror_page, reasons,
-                               public_url=self.config.public_url, index_max_age=self.config.index_max_age)
-        result.file_count = len(files)
-        result.total_bytes = sum(f.size or 0 for f in files)
-        result.dropped_keys = list(plan.to_drop)
-        result.kept_keys = [k for f in final.files for k in f.stored_keys]
-        if reasons:
-            result.ok = False
-            result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
-        pages = render_project(final, self.config.public_url)
-        # repair (force) rewrites all three pages: a tampered HTML page beside an intact JSON page is not
-        # noticed by comparing the JSON page alone
-        if self.options.force or mirror_page is None or self.storage.read_bytes(
-                page_keys(plan.name)["index.v1_json"]) != pages["index.v1_json"]:
-            cache_control = page_cache_control(self.config.index_max_age)
-            # index.v1_json last: it is the page the next run compares, so after a crash between the three
-            # writes it still differs and all three are written again.
-            for filename, key in reversed(page_keys(plan.name).items()):
-                self.storage.write_bytes(key, pages[filename], content_type=content_type_for(key),
-                                         cache_control=cache_control)
-            result.page_written = True
-        return result
-
     # =====================================================================
     # the coordinator (main thread): state updates happen only here
     # =====================================================================
+    def collect(self, result: ProjectResult) -> None:
+        """Where a project's result comes back, whichever way it travelled.
+
+        Today the workers' outcomes wait in the coordinator's inbox, which the run loop drains into
+        this method; a fleet delivers results from other hosts here just the same.  It runs on the
+        coordinator's thread, the one place that updates the report, the progress and the state.
+        """
+        if self._state is None:
+            raise RuntimeError("collect() is for results of a running sync")
+        self._record(self._state, result, time.time())
+        self.progress.project_done(result.name, ok=result.ok)
+
     def _record(self, state: State, result: ProjectResult, now: float) -> None:
         report = self.report
         if result.removed:
@@ -408,33 +313,18 @@ class Syncer:
         if self.options.dry_run:
             report.projects_synced += 1
             return
-        known, old_serial = state.project_serial(result.name)
-        if not known and not result.page_written and self.storage.stat(page_keys(result.name)["index.v1_json"]):
+        if (not result.page_written and not state.project_serial(result.name)[0]
+                and self.pages.has_pages(result.name)):
             # Pages an interrupted run wrote but never recorded: record them now, or the root never lists them.
             result.page_written = True
         if result.page_written or result.files_added:
             report.projects_synced += 1
             report.pages_written += 3 if result.page_written else 0
             if result.page_written:
-                report.changed_paths.append(f"/simple/{result.name}/")
+                report.changed_paths.append(page_url_path(result.name))
         else:
             report.projects_unchanged += 1
-        with state.transaction():
-            if result.page_written or known:
-                # a failed project keeps its old serial, so the next run tries it again
-                serial = result.serial if result.ok else old_serial
-                state.db.execute("INSERT OR REPLACE INTO projects VALUES (?, ?, ?, ?)",
-                                 (result.name, serial, result.file_count, result.total_bytes))
-                if result.page_written:
-                    state.set("root_dirty", 1)
-            state.schedule_deletions(result.dropped_keys, now + self.config.deletion_grace)
-            state.cancel_deletions(result.kept_keys)
-            if result.page_written:
-                state.journal_page(result.name, result.kept_keys)  # what a bundle --since carries
-            if result.ok:
-                state.clear_retry(result.name)
-            else:
-                state.mark_retry(result.name, result.reason)
+        state.record(result, now, self.config.deletion_grace)
 
     def _remove_project(self, state: State, name: str, now: float) -> None:
         known, _ = state.project_serial(name)
@@ -444,22 +334,18 @@ class Syncer:
         if self.options.dry_run:
             print(f"{name}: remove project (pages now, files after grace)")
             return
-        mirror_page = self._mirror_page(name)
+        mirror_page = self.pages.mirror_page(name)
         # The files' deletion is scheduled, and committed, before the pages go: once the JSON page is gone
         # nothing else lists them, so a crash between the two steps would otherwise leak them for good.
-        with state.transaction():
-            state.schedule_deletions(removal_keys(mirror_page), now + self.config.deletion_grace)
-        state.flush_batch()
-        for key in (*extra_keys(name), *reversed(page_keys(name).values())):  # JSON page last: a crash repeats it
-            self.storage.delete(key)
+        state.schedule_removal(removal_keys(mirror_page), now + self.config.deletion_grace)
+        self.pages.remove_project(name)
         with state.transaction():
             state.forget_project(name)
-        self.report.changed_paths.append(f"/simple/{name}/")
+        self.report.changed_paths.append(page_url_path(name))
 
     def _write_root(self, state: State, serial: int | None) -> None:
-        publish_root_index(self.storage, state.iter_project_rows(), serial,
-                           page_cache_control(self.config.index_max_age))
-        self.report.changed_paths.append("/simple/")
+        self.pages.publish_root(state.iter_project_rows(), serial)
+        self.report.changed_paths.append(page_url_path(None))
         self.report.pages_written += 3
 
     def _can_trust_absence(self, state: State, lock: TargetLock | None) -> bool:
@@ -476,11 +362,11 @@ class Syncer:
         if accounted is not None:
             return accounted == "1"
         brand_new = state.serial is None and next(state.project_names(), None) is None
-        return brand_new and next(iter(self.storage.iter_keys("packages/")), None) is None
+        return brand_new and next(iter(self.storage.iter_keys(FILES_PREFIX)), None) is None
 
     def _checkpoint(self, state: State, serial: int | None, final: bool) -> None:
         """Root index first, then the state: the root never lists a project whose page is missing."""
-        if state.get("root_dirty") == "1" or (final and self.storage.stat("simple/index.v1_json") is None):
+        if state.get("root_dirty") == "1" or (final and not self.pages.has_root()):
             self._write_root(state, serial if final else state.serial)
             state.set("root_dirty", None)
         if final and serial is not None:
@@ -505,7 +391,8 @@ class Syncer:
         state: State | None = None
         monitor = self._start_monitor(lock)
         try:
-            state = State.open(self.storage, self.config.state_dir or None, read_only=self.options.dry_run)
+            state = self._state = State.open(self.storage, self.config.state_dir or None,
+                                             read_only=self.options.dry_run)
             if not self.options.dry_run:
                 removed = self.storage.cleanup_staging()
                 if removed:
@@ -582,6 +469,7 @@ class Syncer:
                 with contextlib.suppress(sqlite3.Error):
                     report.mirror = state.counts()
                 state.close()
+                self._state = None
             if lock:
                 lock.release()
             report.requests = dict(self.origin.requests)
@@ -611,7 +499,7 @@ class Syncer:
                          "stopped; what was complete is published, the next run resumes")
         self.stop()
 
-    def _run_todo(self, state: State, todo: Iterator[_Todo], serial: int | None) -> None:
+    def _run_todo(self, state: State, todo: Iterator[Todo], serial: int | None) -> None:
         in_flight = 0
         max_in_flight = self.config.workers * 2
         last_checkpoint = time.monotonic()
@@ -622,10 +510,10 @@ class Syncer:
         def drain() -> None:
             """Wait for at least one project's result; record it and any others already waiting."""
             nonlocal in_flight, last_checkpoint
-            outcomes = [self._results.get()]
+            outcomes = [self._inbox.get()]
             with contextlib.suppress(queue.Empty):
                 while True:
-                    outcomes.append(self._results.get_nowait())
+                    outcomes.append(self._inbox.get_nowait())
             if not self.options.dry_run:
                 state.begin_batch()  # no-op while one is open; a checkpoint closes it
             for name, outcome in outcomes:
@@ -638,8 +526,7 @@ class Syncer:
                     result = ProjectResult(name=name, serial=None, ok=False, reason=str(outcome))
                 else:
                     raise outcome  # a bug, not a project failure: fail loudly
-                self._record(state, result, time.time())
-                self.progress.project_done(name, ok=result.ok)
+                self.collect(result)
             state.flush_batch(max_age=BATCH_SECONDS, reopen=True)
             if not self.options.dry_run and time.monotonic() - last_checkpoint > CHECKPOINT_SECONDS:
                 self._checkpoint(state, serial, final=False)
@@ -687,10 +574,8 @@ def _graceful_signals(syncer: Syncer) -> Iterator[None]:
 
 
 def run_sync(config: Config, options: SyncOptions) -> Report:
-    storage = open_target(config.target, config)
-    origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                          timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size,
-                          caps=config.answer_caps())
+    storage = open_target(config)
+    origin = OriginClient.from_config(config)
     syncer = Syncer(config, storage, origin, options)
     try:
         with _graceful_signals(syncer):

@@ -41,7 +41,7 @@ from cloudpypi.config import Config
 from cloudpypi.errors import CloudPyPIError, OriginError, Stopping
 from cloudpypi.fetch import Fetched, FileFetcher
 from cloudpypi.model import DistFile
-from cloudpypi.storage import is_s3_url
+from cloudpypi.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ class TransferError(CloudPyPIError):
     """A transfer process died: the files it may have been working on are reported failed."""
 
 
-def auto_processes(config: Config) -> int:
+def auto_processes(config: Config, storage: Storage) -> int:
     """How many transfer processes a run uses: config `processes`, else one per CPU (at most 4),
-    each with at least 2 of the `workers` concurrent downloads; for S3, one.
+    each with at least 2 of the `workers` concurrent downloads; for a network-bound storage (S3), one.
 
     An S3 sync waits on the endpoint, not on the interpreter, and each process would carry its own
     boto3 stack and multipart buffers: measured on moto, 2 processes were no faster and took 213 MB
@@ -67,7 +67,7 @@ def auto_processes(config: Config) -> int:
     """
     if config.processes:
         return config.processes
-    if is_s3_url(config.target):
+    if storage.network_bound:
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(cpus, 4, config.workers // 2))
@@ -88,8 +88,11 @@ class Transfers:
         self.pool = pool
         self.on_bytes = on_bytes  # called when a transfer process reports bytes arriving
         # never more processes than downloads: a process without a thread would only hold files back
-        self.processes = min(auto_processes(config) if processes is None else processes, config.workers)
-        self._chosen = processes is not None or bool(config.processes)  # asked for: no size rule
+        asked = processes
+        if processes is None:  # the storage is asked only when the config leaves it open
+            processes = config.processes or auto_processes(config, fetcher.storage)
+        self.processes = min(processes, config.workers)
+        self._chosen = asked is not None or bool(config.processes)  # asked for: no size rule
         self._handed_out = 0
         self._handed_bytes = 0
         self._group: ProcessGroup | None = None
@@ -296,9 +299,8 @@ def serve() -> None:
         _kind, config, threads = tasks.recv()
     except EOFError:
         os._exit(1)
-    storage = open_target(config.target, config)
-    origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=threads,
-                          timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size)
+    storage = open_target(config)
+    origin = OriginClient.from_config(config, workers=threads)
     stop = threading.Event()
     fetcher = FileFetcher(config, storage, origin, stop)
     local: queue.SimpleQueue[tuple[int, DistFile, bool] | None] = queue.SimpleQueue()

@@ -11,7 +11,8 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cloudpypi.render import page_keys, parse_mirror_json
+from cloudpypi.layout import HTML_PAGE, JSON_PAGE, ROOT_KEYS, V1_HTML_PAGE, page_keys
+from cloudpypi.pages import UNREADABLE, parse_mirror_json
 from cloudpypi.state import State
 from cloudpypi.storage import Storage
 
@@ -50,16 +51,17 @@ def _check_file(storage: Storage, project: str, key: str, sha256: str, size: int
 
 
 def _project_checks(storage: Storage, name: str) -> Iterator[tuple[str, str, str, int | None] | Problem]:
-    raw = storage.read_bytes(page_keys(name)["index.v1_json"])
+    keys = page_keys(name)
+    raw = storage.read_bytes(keys[JSON_PAGE])
     if raw is None:
-        yield Problem(name, page_keys(name)["index.v1_json"], "page missing")
+        yield Problem(name, keys[JSON_PAGE], "page missing")
         return
     try:
         page = parse_mirror_json(raw, name)
-    except (ValueError, KeyError, TypeError) as exc:
-        yield Problem(name, page_keys(name)["index.v1_json"], f"page unreadable: {exc}")
+    except UNREADABLE as exc:
+        yield Problem(name, keys[JSON_PAGE], f"page unreadable: {exc}")
         return
-    for key in (page_keys(name)["index.html"], page_keys(name)["index.v1_html"]):
+    for key in (keys[HTML_PAGE], keys[V1_HTML_PAGE]):
         if storage.stat(key) is None:
             yield Problem(name, key, "page missing")
     for item in page.files:
@@ -70,7 +72,7 @@ def _project_checks(storage: Storage, name: str) -> Iterator[tuple[str, str, str
 
 def verify_mirror(storage: Storage, state: State, workers: int = 10) -> VerifyResult:
     result = VerifyResult()
-    for key in ("simple/index.v1_json", "simple/index.html", "simple/index.v1_html"):
+    for key in ROOT_KEYS:
         if storage.stat(key) is None:
             result.problems.append(Problem("", key, "root index missing"))
     with cf.ThreadPoolExecutor(workers, thread_name_prefix="verify") as pool:

@@ -27,10 +27,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from cloudpypi.errors import CloudPyPIError, OriginError, UnsafeInput
+from cloudpypi.layout import HTML_PAGE, JSON_PAGE, V1_HTML_PAGE, is_file_key, page_dir, page_keys
 from cloudpypi.model import DistFile, ProjectPage
 from cloudpypi.origin import OriginClient, ProjectGone
 from cloudpypi.parse import parse_html_page, parse_json_page
-from cloudpypi.render import page_keys
 from cloudpypi.state import State
 from cloudpypi.storage import Storage
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # The mirror's pages link files relatively (../../packages/...); resolved against this made-up host,
 # a link that leaves the mirror (another host, another scheme) is refused by the parser.
 MIRROR_HOST = "mirror.invalid"
-PAGE_FORMATS = {"index.v1_json": "json", "index.v1_html": "html", "index.html": "html"}
+PAGE_FORMATS = {JSON_PAGE: "json", V1_HTML_PAGE: "html", HTML_PAGE: "html"}
 TAMPERED, MISSING, UNCHECKED, GONE = "tampered", "missing", "unchecked", "gone"
 
 
@@ -94,7 +94,7 @@ class OriginVerifyResult:
 
     @property
     def keys_to_delete(self) -> list[str]:
-        return sorted({f.key for f in self.of(TAMPERED, MISSING) if f.key.startswith("packages/")})
+        return sorted({f.key for f in self.of(TAMPERED, MISSING) if is_file_key(f.key)})
 
 
 # --------------------------------------------------------------------------------------------------- pure
@@ -192,7 +192,7 @@ class OriginVerifier:
     def mirror_pages(self, name: str) -> tuple[dict[str, ProjectPage], list[Finding]]:
         pages: dict[str, ProjectPage] = {}
         findings: list[Finding] = []
-        base = f"https://{MIRROR_HOST}/simple/{name}/"
+        base = f"https://{MIRROR_HOST}/{page_dir(name)}"
         for page_name, key in page_keys(name).items():
             raw = self.storage.read_bytes(key)
             if raw is None:

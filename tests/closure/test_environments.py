@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cloudpypi.closure.environments import Environment, platform_tags
-from cloudpypi.closure.spec import parse_closure
+from cloudpypi.closurespec import parse_closure
 from cloudpypi.errors import ConfigError
+from cloudpypi.platforms import Environment, platform_tags
 
 
 def test_manylinux_2_28_accepts_older_glibc_tags_and_legacy_aliases_newest_first() -> None:

@@ -75,10 +75,11 @@ def test_new_release_of_a_dependency_in_range_is_picked_up_and_the_old_file_wait
     assert len(pages) == len(set(pages)) and "/simple/liba/" in pages, (
         f"the recomputation fetches each consulted page once, and the sync reuses them: {sorted(pages)}")
     assert old <= stored(tmp_path), "dropped files stay until the deletion grace has passed"
+    from cloudpypi.config import Config
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
 
-    state = State.open(open_target(str(tmp_path)), read_only=True)
+    state = State.open(open_target(Config(target=str(tmp_path))), read_only=True)
     try:
         due = {key.rsplit("/", 1)[-1] for key, in state.db.execute("SELECT key FROM deletions")}
     finally:
@@ -125,6 +126,7 @@ def test_a_run_killed_after_deciding_is_completed_by_the_next_run(live: tuple[Co
     """select_closure stores the new selection before the sync writes pages; if the run dies right there,
     the next run reuses that selection (nothing changed upstream since) and must still write liba's page."""
     from cloudpypi.closure import select_closure
+    from cloudpypi.config import Config
     from cloudpypi.origin import OriginClient
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
@@ -135,7 +137,7 @@ def test_a_run_killed_after_deciding_is_completed_by_the_next_run(live: tuple[Co
     config = parse_config({"mirror": {"origin": server.url, "target": str(tmp_path)},
                            "closure": closure_table(pythons=["3.12"])})
     client = OriginClient(server.url, allowed_hosts=frozenset({"127.0.0.1"}))
-    state = State.open(open_target(str(tmp_path)))
+    state = State.open(open_target(Config(target=str(tmp_path))))
     try:
         selection = select_closure(config, client, state, client.changelog_last_serial())
     finally:

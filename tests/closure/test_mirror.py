@@ -13,7 +13,7 @@ import pytest
 
 from closure.conftest import Mirror, interpreter, isolated_env, uv
 from closure.graph import INSTALLABLE
-from cloudpypi.closure.environments import Environment
+from cloudpypi.platforms import Environment
 
 pytestmark = pytest.mark.slow
 
@@ -115,10 +115,11 @@ def _uv_platform(platform: str) -> str:
 def test_uv_pip_compile_resolves_every_target_environment_from_the_mirror_to_the_stored_pins(
         mirror: Mirror, targets: list[tuple[str, str]], tmp_path: Path) -> None:
     from cloudpypi.closure.store import load_record
+    from cloudpypi.config import Config
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
 
-    storage = open_target(str(mirror.root))
+    storage = open_target(Config(target=str(mirror.root)))
     state = State.open(storage, read_only=True)
     record = load_record(state)
     state.close()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.closure.spec import parse_closure
+from cloudpypi.closurespec import parse_closure
 from cloudpypi.errors import ConfigError
 
 BASE = {"pythons": ["3.12"], "platforms": ["manylinux_2_28_x86_64"]}

@@ -140,7 +140,7 @@ def test_the_shipped_aws_inventory_mirrors_a_closure_of_the_example_requirements
     assert (ROOT / files[0]).is_file(), "the example requirements file is shipped (paths from the checkout's root)"
     assert settings["sync_service_closure_pythons"] and settings["sync_service_closure_platforms"]
     assert all(isinstance(p, str) for p in settings["sync_service_closure_pythons"]), "versions are quoted"
-    from cloudpypi.closure.spec import parse_closure
+    from cloudpypi.closurespec import parse_closure
 
     spec = parse_closure({"requirements_files": [str(ROOT / files[0])],
                           "pythons": settings["sync_service_closure_pythons"],

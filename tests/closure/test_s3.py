@@ -60,11 +60,12 @@ def test_s3_closure_mirror_holds_the_same_files_as_the_folder_mirror_with_conten
 
 def test_uv_installs_offline_through_the_edge_from_the_s3_closure_mirror(
         s3_mirror: tuple[str, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    from cloudpypi.config import Config
     from cloudpypi.edge.server import EdgeServer
     from cloudpypi.storage import open_target
 
     target, _result = s3_mirror
-    storage = open_target(target)
+    storage = open_target(Config(target=target))
     server = EdgeServer(storage, port=0)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()

@@ -87,8 +87,8 @@ def test_status_json_gives_the_mirror_size_and_rejects_a_shape_without_it() -> N
 
 
 def test_invalidation_paths_come_from_the_ledger_this_month_scaled_to_the_month(tmp_path: Path) -> None:
-    from cloudpypi.costs.usage import invalidation_paths_used, scale_to_month
-    from cloudpypi.invalidation import LEDGER_KEY
+    from cloudpypi.costs.usage import scale_to_month
+    from cloudpypi.invalidation import LEDGER_KEY, invalidation_paths_used
 
     assert invalidation_paths_used(str(tmp_path), NOW) is None, "no ledger: no figure"
     ledger = tmp_path / LEDGER_KEY

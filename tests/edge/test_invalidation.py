@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from cloudpypi.costs.prices import load_prices
 from cloudpypi.invalidation import (
     ALL_PAGES,
     LEDGER_KEY,
@@ -43,7 +44,7 @@ def folders(n: int) -> list[str]:
 
 def test_prices_come_from_the_prices_file() -> None:
     data = json.loads((Path(__file__).parents[2] / "scripts/cloudpypi/data/prices.json").read_text())
-    prices = InvalidationPrices.load()
+    prices = InvalidationPrices.from_prices(load_prices())
     expected = data["cloudfront"]["invalidation"]
     assert prices.free_paths_per_month == expected["free_paths_per_month"]
     assert prices.usd_per_path == Decimal(str(expected["usd_per_path"]))

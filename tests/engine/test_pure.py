@@ -10,10 +10,11 @@ from cloudpypi.config import Filters, parse_config, parse_size
 from cloudpypi.errors import ConfigError, OriginError, UnsafeInput
 from cloudpypi.filters import file_version, project_allowed, select_files
 from cloudpypi.model import DistFile, ProjectPage, checked_project_name, normalize
+from cloudpypi.pages import parse_mirror_json
 from cloudpypi.parse import parse_html_page, parse_json_page
 from cloudpypi.paths import absolute_file_url, key_for_file
 from cloudpypi.plan import plan_project
-from cloudpypi.render import parse_mirror_json, render_project, render_project_html, render_project_json
+from cloudpypi.render import render_project, render_project_html, render_project_json
 
 SHA = "ab" * 32
 HOSTS = frozenset({"origin.test", "files.pythonhosted.org"})

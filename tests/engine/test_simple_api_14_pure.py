@@ -12,9 +12,10 @@ from cloudpypi.config import Filters, parse_config
 from cloudpypi.errors import ConfigError, OriginError, UnsafeInput
 from cloudpypi.jsonapi import json_api_document, latest_version
 from cloudpypi.model import DistFile, ProjectPage
+from cloudpypi.pages import parse_mirror_json
 from cloudpypi.parse import WHOLE_JSON_PAGE, parse_html_page, parse_json_page
 from cloudpypi.plan import file_keys, plan_project
-from cloudpypi.render import parse_mirror_json, render_project
+from cloudpypi.render import render_project
 from cloudpypi.storage.content import cache_control_for, content_type_for
 
 SHA = "ab" * 32

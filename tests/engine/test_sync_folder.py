@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.render import parse_mirror_json
+from cloudpypi.pages import parse_mirror_json
 from engine.conftest import cloudpypi
 
 
@@ -209,11 +209,12 @@ def test_persistently_corrupt_file_fails_the_project_and_is_not_linked(origin, t
 
 
 def test_second_sync_refuses_while_the_lock_is_held(origin, tmp_path):
+    from cloudpypi.config import Config
     from cloudpypi.lock import TargetLock
     from cloudpypi.storage import open_target
 
     target = tmp_path / "mirror"
-    with TargetLock(open_target(str(target))):
+    with TargetLock(open_target(Config(target=str(target)))):
         run = sync(origin, target, tmp_path)
     assert run.returncode == 75, run
     assert "locked by sync pid" in run.stderr

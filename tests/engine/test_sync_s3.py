@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 
-from cloudpypi.render import parse_mirror_json
+from cloudpypi.pages import parse_mirror_json
 from engine.conftest import cloudpypi
 
 

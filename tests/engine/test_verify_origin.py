@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from cloudpypi.render import page_keys, parse_mirror_json, render_project
+from cloudpypi.config import Config
+from cloudpypi.layout import page_keys
+from cloudpypi.pages import parse_mirror_json
+from cloudpypi.render import render_project
 from cloudpypi.storage import open_target
 from cloudpypi.storage.content import content_type_for
 from engine.conftest import cloudpypi
@@ -47,7 +50,7 @@ class Mirror:
         saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:
-            return open_target(self.target)
+            return open_target(Config(target=self.target))
         finally:
             for key, value in saved.items():
                 if value is None:

@@ -94,17 +94,23 @@ def sync_with_busy_processes(cli: Cli, origin: OriginServer, target: Path) -> It
         origin.faults.clear()
 
 
-def test_split_and_the_automatic_process_count() -> None:
+def test_split_and_the_automatic_process_count(tmp_path: Path) -> None:
+    from cloudpypi.storage.folder import FolderStorage
+    from cloudpypi.storage.s3 import S3Storage
+
+    folder, bucket = FolderStorage(tmp_path), S3Storage("s3://bucket")
+    assert bucket.network_bound and not folder.network_bound, "expected S3 network-bound and a folder not"
     assert split(10, 3) == [4, 3, 3]
     assert split(10, 2) == [5, 5]
     assert sum(split(7, 4)) == 7
     assert Transfers(Config(target="/srv/mirror", workers=2, processes=4), None, None).processes == 2, (  # type: ignore[arg-type]
         "never more processes than concurrent downloads")
-    assert auto_processes(Config(target="s3://bucket", workers=10)) == 1, "an S3 sync keeps its transfers in-process"
-    assert auto_processes(Config(target="/srv/mirror", workers=1)) == 1, "one download needs no second process"
-    assert auto_processes(Config(target="/srv/mirror", workers=10, processes=3)) == 3, "config wins"
+    assert auto_processes(Config(target="s3://bucket", workers=10), bucket) == 1, (
+        "an S3 sync keeps its transfers in-process")
+    assert auto_processes(Config(target="/srv/mirror", workers=1), folder) == 1, "one download needs no second process"
+    assert auto_processes(Config(target="/srv/mirror", workers=10, processes=3), folder) == 3, "config wins"
     cpus = len(os.sched_getaffinity(0))
-    assert auto_processes(Config(target="/srv/mirror", workers=10)) == max(1, min(cpus, 4, 5))
+    assert auto_processes(Config(target="/srv/mirror", workers=10), folder) == max(1, min(cpus, 4, 5))
 
 
 @pytest.mark.parametrize(("size", "processes", "expect_started"), [
@@ -113,9 +119,11 @@ def test_split_and_the_automatic_process_count() -> None:
     (5_000_000, 2, True),  # asked for: started whatever the sizes
 ], ids=["small-auto", "big-auto", "big-asked-for"])
 def test_automatic_transfer_processes_start_only_for_runs_of_small_files(
-        monkeypatch: pytest.MonkeyPatch, size: int, processes: int | None, expect_started: bool) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, size: int, processes: int | None,
+        expect_started: bool) -> None:
     import cloudpypi.transfers as transfers
     from cloudpypi.model import DistFile
+    from cloudpypi.storage.folder import FolderStorage
 
     started: list[int] = []
 
@@ -132,6 +140,8 @@ def test_automatic_transfer_processes_start_only_for_runs_of_small_files(
     monkeypatch.setattr(transfers, "ProcessGroup",
                         lambda config, count, on_bytes=None: started.append(count) or Group())
     class Fetcher:
+        storage = FolderStorage(tmp_path)
+
         def ensure(self, item: DistFile, check_target: bool) -> None: ...
 
     chosen = Transfers(Config(target="/srv/mirror", workers=10), Fetcher(), Pool(), processes)  # type: ignore[arg-type]

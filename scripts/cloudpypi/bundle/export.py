@@ -14,9 +14,9 @@ from typing import BinaryIO
 
 from cloudpypi.bundle.manifest import MANIFEST_NAME, Manifest, Member, ProjectEntry
 from cloudpypi.errors import BundleRefused, CloudPyPIError
-from cloudpypi.extras import extra_keys
+from cloudpypi.layout import JSON_PAGE, page_keys, project_extra_keys
+from cloudpypi.pages import UNREADABLE, parse_mirror_json
 from cloudpypi.plan import file_keys
-from cloudpypi.render import page_keys, parse_mirror_json
 from cloudpypi.state import State
 from cloudpypi.storage import Storage
 
@@ -82,9 +82,9 @@ def _select(storage: Storage, state: State, since: int) -> Iterator[tuple[Projec
                 raise ExportError(f"{key} is missing in {storage.url}: run `cloudpypi verify --repair` first")
             pages[page] = raw
         try:
-            page = parse_mirror_json(pages["index.v1_json"], name)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ExportError(f"{page_keys(name)['index.v1_json']} is unreadable ({exc}): "
+            page = parse_mirror_json(pages[JSON_PAGE], name)
+        except UNREADABLE as exc:
+            raise ExportError(f"{page_keys(name)[JSON_PAGE]} is unreadable ({exc}): "
                               "run `cloudpypi sync` or `cloudpypi verify --repair` first") from None
         hashes: dict[str, str | None] = {f.key: f.sha256 for f in page.files}
         hashes.update({f.metadata_key: f.metadata_sha256 for f in page.files if f.has_metadata})
@@ -120,7 +120,7 @@ def export_bundle(storage: Storage, state: State, since: int, out: BinaryIO, *, 
                     continue
                 carried.add(item.key)
                 members.append(_add_object(tar, storage, item))
-            for key in extra_keys(entry.name):  # the JSON API document, where the mirror has one: before the pages
+            for key in project_extra_keys(entry.name):  # the JSON API document, if any: before the pages
                 raw = storage.read_bytes(key)
                 if raw is not None:
                     pending_pages.append((key, raw))

@@ -34,16 +34,14 @@ from cloudpypi.bundle.manifest import (
     parse_manifest,
 )
 from cloudpypi.errors import BundleRefused
-from cloudpypi.extras import extra_keys
+from cloudpypi.layout import is_file_key, is_page_area, json_page_key, page_keys, project_extra_keys, split_json_api_key
 from cloudpypi.lock import TargetLock
-from cloudpypi.model import ProjectPage
+from cloudpypi.model import ProjectPage, ProjectResult
+from cloudpypi.pages import UNREADABLE, PageStore, parse_mirror_json
 from cloudpypi.plan import file_keys, removal_keys
-from cloudpypi.render import page_keys, parse_mirror_json
-from cloudpypi.rootindex import publish_root_index
-from cloudpypi.state import State
+from cloudpypi.state import FILES_ACCOUNTED, State  # FILES_ACCOUNTED: off while importing
 from cloudpypi.storage import Storage
-from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page_cache_control
-from cloudpypi.sync import FILES_ACCOUNTED  # the sync's "every stored file is recorded" flag: off while importing
+from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -156,7 +154,7 @@ def _verify(path: Path, tar: tarfile.TarFile) -> Bundle:
             continue
         if key in seen:
             raise BundleRefused(f"member {key} appears twice in the bundle")
-        if key.startswith(("simple/", "pypi/")) and member.size > MAX_PAGE_BYTES:
+        if (is_page_area(key) or split_json_api_key(key) is not None) and member.size > MAX_PAGE_BYTES:
             raise BundleRefused(f"page {key} is {member.size} bytes, over the {MAX_PAGE_BYTES}-byte limit")
         source = tar.extractfile(member)
         assert source is not None
@@ -186,7 +184,7 @@ def _verify(path: Path, tar: tarfile.TarFile) -> Bundle:
 
 
 def _page_of(bundle: Bundle, name: str) -> ProjectPage:
-    key = page_keys(name)["index.v1_json"]
+    key = json_page_key(name)
     try:
         page = parse_mirror_json(bundle.read_small(key), name)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -194,7 +192,7 @@ def _page_of(bundle: Bundle, name: str) -> ProjectPage:
     if page.name != name:
         raise BundleRefused(f"{key} names project {page.name!r}")
     for linked in file_keys(page):
-        if not linked.startswith("packages/"):
+        if not is_file_key(linked):
             raise BundleRefused(f"{key} links {linked!r}, outside packages/")
         member_key(linked)
     return page
@@ -234,7 +232,7 @@ class Importer:
         self.manifest = bundle.manifest
         self.storage = storage
         self.deletion_grace = deletion_grace
-        self.cache_control = page_cache_control(index_max_age)
+        self.pages = PageStore(storage, index_max_age)
         self.state_dir = state_dir
         self.lock_wait = lock_wait
         self.result = ImportResult()
@@ -276,7 +274,7 @@ class Importer:
         accounted = state.get(FILES_ACCOUNTED)
         state.set(FILES_ACCOUNTED, "0")
         for member in self.manifest.members:
-            if member.key.startswith("packages/"):
+            if is_file_key(member.key):
                 self._publish_file(member.key, member.sha256, member.size)
         now = time.time()
         carried = {p.name for p in self.manifest.projects}
@@ -327,11 +325,8 @@ class Importer:
         self.result.files_written += 1
 
     def _current_page(self, name: str) -> ProjectPage | None:
-        raw = self.storage.read_bytes(page_keys(name)["index.v1_json"])
-        if raw is None:
-            return None
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            return parse_mirror_json(raw, name)
+        with contextlib.suppress(*UNREADABLE):
+            return self.pages.read(name)
         return None
 
     def _publish_project(self, state: State, name: str, serial: int | None, files: int, size: int,
@@ -344,19 +339,16 @@ class Importer:
             state.schedule_deletions(dropped, now + self.deletion_grace)
             state.cancel_deletions(keys)
         state.flush_batch()
-        # the JSON API document (when carried) before the pages, then index.v1_json last, as the sync writes them
-        carried_extras = [key for key in extra_keys(name) if self.manifest.member(key) is not None]
-        for key in (*carried_extras, *reversed(page_keys(name).values())):
-            raw = self.bundle.read_small(key)
-            if self.storage.read_bytes(key) != raw:
-                self.storage.write_bytes(key, raw, content_type=content_type_for(key), cache_control=self.cache_control)
-                self.result.pages_written += 1
-        with state.transaction():
-            state.record_project(name, serial, files, size)
-            # Journaled even when the pages were there already (an import killed before this point):
-            # this mirror passes the change on in its own bundles.
-            state.journal_page(name, keys)
-            state.clear_retry(name)
+        # the bundle's bytes, each only when it differs: the JSON API document (when carried) before the
+        # pages, index.v1_json last (as the sync writes them)
+        raw = {form: self.bundle.read_small(key) for form, key in page_keys(name).items()}
+        extras = [(key, self.bundle.read_small(key), content_type_for(key))
+                  for key in project_extra_keys(name) if self.manifest.member(key) is not None]
+        self.result.pages_written += self.pages.publish_rendered(name, raw, extras)
+        # Recorded (and journaled) even when the pages were there already (an import killed before this
+        # point): this mirror passes the change on in its own bundles.
+        state.record(ProjectResult(name=name, serial=serial, page_written=True, file_count=files, total_bytes=size,
+                                   kept_keys=sorted(keys)), now, self.deletion_grace)
         self.result.projects += 1
         self.result.dropped.extend(dropped)
 
@@ -364,15 +356,12 @@ class Importer:
         known, _ = state.project_serial(name)
         if not known:
             return
-        with state.transaction():
-            state.schedule_deletions(removal_keys(self._current_page(name)), now + self.deletion_grace)
-        state.flush_batch()
-        for key in (*extra_keys(name), *reversed(page_keys(name).values())):  # JSON page last: a crash repeats it
-            self.storage.delete(key)
+        state.schedule_removal(removal_keys(self._current_page(name)), now + self.deletion_grace)
+        self.pages.remove_project(name)  # the JSON API document, then the pages, JSON page last
         state.forget_project(name)
         self.result.removed += 1
 
     def _write_root(self, state: State) -> None:
         """The root index from the state, as the sync writes it."""
-        publish_root_index(self.storage, state.iter_project_rows(), self.manifest.to, self.cache_control)
+        self.pages.publish_root(state.iter_project_rows(), self.manifest.to)
         state.set("root_dirty", None)

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudpypi.errors import BundleRefused
+from cloudpypi.layout import FILES_PREFIX, HTML_PAGE, page_dir, page_keys, split_json_api_key, split_page_key
 from cloudpypi.model import checked_project_name
-from cloudpypi.render import PAGE_NAMES, page_keys
 
 FORMAT = "cloudpypi-bundle"
 VERSION = 1
@@ -106,15 +106,16 @@ def member_key(name: object) -> str:
     if not isinstance(name, str) or not name or len(name) > MAX_KEY_LENGTH:
         raise BundleRefused(f"member name {name!r} is not a storage key")
     parts = name.split("/")
-    if parts[0] == "packages" and len(parts) >= 2 and all(_SAFE_SEGMENT.match(p) for p in parts[1:]):
+    if name.startswith(FILES_PREFIX) and len(parts) >= 2 and all(_SAFE_SEGMENT.match(p) for p in parts[1:]):
         return name
-    if (parts[0] == "simple" and len(parts) == 3 and parts[2] in PAGE_NAMES) or (
-            parts[0] == "pypi" and len(parts) == 3 and parts[2] == "json"):
+    page = split_page_key(name)
+    project = page[0] if page is not None else split_json_api_key(name)
+    if project is not None:
         try:
-            normalized = checked_project_name(parts[1])
+            normalized = checked_project_name(project)
         except Exception:  # UnsafeInput: reported as a refusal of the bundle
             normalized = None
-        if normalized == parts[1]:
+        if normalized == project:
             return name
     raise BundleRefused(f"member {name!r} is outside packages/, simple/<project>/ and pypi/<project>/json: "
                         "it could escape the target")
@@ -187,13 +188,14 @@ def parse_manifest(raw: bytes) -> Manifest:
                                      _int(entry.get("files"), f"{name}: files") or 0,
                                      _int(entry.get("bytes"), f"{name}: bytes") or 0))
     for key in seen:
-        if key.startswith("simple/") and key.split("/")[1] not in names:
+        page = split_page_key(key)
+        if page is not None and page[0] not in names:
             raise BundleRefused(f"manifest: {key} belongs to no listed project")
     removed = data.get("removed")
     if not isinstance(removed, list):
         raise BundleRefused("manifest: removed must be a list")
     for name in removed:
-        member_key(f"simple/{_str(name, 'removed project')}/index.html")
+        member_key(page_dir(_str(name, "removed project")) + HTML_PAGE)
         if name in names:
             raise BundleRefused(f"manifest: project {name} is both carried and removed")
     return Manifest(origin=_str(data.get("origin", ""), "origin"), since=since, to=to,

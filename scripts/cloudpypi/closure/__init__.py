@@ -15,7 +15,6 @@ import logging
 from dataclasses import dataclass, field
 
 from cloudpypi.closure.select import Computation, compute, files_digest
-from cloudpypi.closure.spec import ClosureSpec, parse_closure
 from cloudpypi.closure.store import (
     ClosureRecord,
     load_metadata,
@@ -26,6 +25,7 @@ from cloudpypi.closure.store import (
     save_pending,
     save_record,
 )
+from cloudpypi.closurespec import ClosureSpec, parse_closure
 from cloudpypi.config import Config
 from cloudpypi.model import ProjectPage
 from cloudpypi.origin import OriginClient

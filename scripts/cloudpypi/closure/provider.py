@@ -30,9 +30,9 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 from resolvelib import AbstractProvider
 
-from cloudpypi.closure.environments import Environment
 from cloudpypi.closure.index import ProjectIndex
 from cloudpypi.model import DistFile
+from cloudpypi.platforms import Environment
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 
-from cloudpypi.closure.environments import Environment
 from cloudpypi.closure.index import ProjectIndex
 from cloudpypi.closure.provider import PYTHON, Candidate, ClosureProvider, Edge, EnvResult, Req, evaluate
+from cloudpypi.platforms import Environment
 
 log = logging.getLogger(__name__)
 

@@ -12,17 +12,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from cloudpypi.closure.environments import Environment
 from cloudpypi.closure.index import ProjectIndex
 from cloudpypi.closure.metadata import CoreMetadata
 from cloudpypi.closure.provider import EnvResult
 from cloudpypi.closure.resolve import resolve_environment
-from cloudpypi.closure.spec import ClosureSpec
 from cloudpypi.closure.store import ClosureRecord, EnvRecord
+from cloudpypi.closurespec import ClosureSpec
 from cloudpypi.errors import CloudPyPIError
 from cloudpypi.filters import file_version
 from cloudpypi.model import ProjectPage
 from cloudpypi.origin import OriginClient
+from cloudpypi.platforms import Environment
 
 log = logging.getLogger(__name__)
 

@@ -100,10 +100,10 @@ def load_pending(state: State) -> set[str]:
 
 def mirror_filenames(state: State, name: str) -> frozenset[str] | None:
     """The files the mirror's own JSON page for a project lists now (None: no readable page)."""
-    from cloudpypi.render import page_keys
+    from cloudpypi.layout import json_page_key
 
     try:
-        raw = state.storage.read_bytes(page_keys(name)["index.v1_json"])
+        raw = state.storage.read_bytes(json_page_key(name))
         return frozenset(f["filename"] for f in json.loads(raw)["files"]) if raw is not None else None
     except (ValueError, KeyError, TypeError, OSError):
         return None

@@ -62,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if not config.closure:
         raise ConfigError(f"{args.config or 'the config'} has no [closure] table: nothing to plan")
     spec = parse_closure(config.closure)
-    origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                          timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size,
-                          caps=config.answer_caps())
+    origin = OriginClient.from_config(config)
     try:
         computation = compute(spec, origin, workers=config.workers)
     finally:

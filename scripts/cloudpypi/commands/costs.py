@@ -32,13 +32,13 @@ from cloudpypi.costs.model import (
 from cloudpypi.costs.prices import Prices, load_prices
 from cloudpypi.costs.usage import (
     MirrorSize,
-    invalidation_paths_used,
     monthly_requests,
     read_mirror_size,
     read_reports,
     scale_to_month,
 )
 from cloudpypi.errors import CloudPyPIError, ConfigError
+from cloudpypi.invalidation import invalidation_paths_used
 
 log = logging.getLogger(__name__)
 

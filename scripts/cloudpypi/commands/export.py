@@ -56,6 +56,7 @@ def _output(out: str) -> Iterator[BinaryIO]:
 
 def run(args: argparse.Namespace) -> int:
     from cloudpypi.bundle.export import export_bundle
+    from cloudpypi.layout import is_file_key
     from cloudpypi.lock import TargetLock
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.since < 0:
         raise ConfigError("--since must be 0 (a full bundle) or a serial")
     config = config_from_args(args)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         with TargetLock(storage, wait=args.lock_wait, command="export"):
             state = State.open(storage, config.state_dir or None, read_only=True)
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 state.close()
     finally:
         storage.close()
-    files = sum(1 for m in manifest.members if m.key.startswith("packages/"))
+    files = sum(1 for m in manifest.members if is_file_key(m.key))
     size = sum(m.size for m in manifest.members)
     kind = "full bundle" if manifest.full else "bundle"
     print(f"{kind} of {storage.url}: serial {manifest.since} -> {manifest.to}, {len(manifest.projects)} project(s), "

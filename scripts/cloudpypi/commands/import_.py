@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     bundle = open_bundle(args.bundle)  # the whole bundle is checked before the target is even opened
     try:
         manifest = bundle.manifest
-        storage = open_target(config.target, config)
+        storage = open_target(config)
         try:
             importer = Importer(bundle, storage, deletion_grace=config.deletion_grace,
                                 index_max_age=config.index_max_age, state_dir=config.state_dir or None,

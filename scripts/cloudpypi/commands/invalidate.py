@@ -66,8 +66,9 @@ def _read_report(path: str) -> tuple[list[str], Any]:
 def _page_ttl(storage: Any, default: int) -> int:
     """How long pages are cached: the stored root page's Cache-Control, else the configured max-age."""
     from cloudpypi.invalidation import parse_max_age
+    from cloudpypi.layout import HTML_PAGE, JSON_PAGE, PAGES_PREFIX
 
-    for key in ("simple/index.html", "simple/index.v1_json"):
+    for key in (PAGES_PREFIX + HTML_PAGE, PAGES_PREFIX + JSON_PAGE):
         info = storage.stat(key)
         if info is not None:
             age = parse_max_age(info.cache_control)
@@ -77,6 +78,7 @@ def _page_ttl(storage: Any, default: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from cloudpypi.costs.prices import load_prices
     from cloudpypi.invalidation import (
         CloudFrontInvalidator,
         InvalidationPrices,
@@ -104,12 +106,13 @@ def run(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         pages = pages_from_paths(changed)
         ledger = load_ledger(storage)
         ttl = args.page_ttl if args.page_ttl is not None else _page_ttl(storage, config.index_max_age)
-        plan = plan_invalidation(pages, policy, ledger.used(month_of(now)), InvalidationPrices.load(),
+        prices = InvalidationPrices.from_prices(load_prices())
+        plan = plan_invalidation(pages, policy, ledger.used(month_of(now)), prices,
                                  page_ttl=ttl, max_staleness=args.max_staleness)
         invalidator = None
         if not plan.nothing:

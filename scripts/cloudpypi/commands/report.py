@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     spend = read_costs(args.costs) if args.costs else None  # a bad file fails before any other work
     config = config_from_args(args)
     now = datetime.now(UTC)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         state = State.open(storage, config.state_dir or None, read_only=True)
         try:

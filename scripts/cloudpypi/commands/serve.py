@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from cloudpypi.storage import open_target
 
     config = config_from_args(args)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         server = EdgeServer(storage, args.host, args.port, page_max_age=config.index_max_age)
     except OSError as exc:

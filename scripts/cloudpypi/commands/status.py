@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _origin_serial(config) -> tuple[int | None, str]:  # type: ignore[no-untyped-def]
     from cloudpypi.origin import OriginClient
 
-    client = OriginClient(config.origin, allowed_hosts=config.file_hosts(), retries=1, timeout=10)
+    client = OriginClient.from_config(config, retries=1, timeout=10)
     try:
         serial = client.changelog_last_serial()
         if serial is None:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from cloudpypi.storage import open_target
 
     config = config_from_args(args)
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     state = State.open(storage, config.state_dir or None, read_only=True)
     try:
         origin = args.origin or state.get("origin") or config.origin

@@ -10,6 +10,7 @@ import argparse
 
 from cloudpypi.commands import add_target_options, config_from_args
 from cloudpypi.errors import ConfigError
+from cloudpypi.layout import is_file_key
 from cloudpypi.verify import VerifyResult
 
 CONFIGURED_ORIGIN = "(configured)"  # `--origin` without a URL: the origin in the config
@@ -42,7 +43,7 @@ def _verify(config) -> tuple[str, VerifyResult]:  # type: ignore[no-untyped-def]
     from cloudpypi.storage import open_target
     from cloudpypi.verify import verify_mirror
 
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     state = State.open(storage, config.state_dir or None, read_only=True)
     try:
         return storage.url, verify_mirror(storage, state, config.workers)
@@ -92,11 +93,11 @@ def _run_self_check(config, repair: bool) -> int:  # type: ignore[no-untyped-def
     if not repair:
         print(f"{len(result.problems)} problem(s); run with --repair to re-fetch")
         return 1
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         with TargetLock(storage, command="verify --repair"):
             for problem in result.problems:
-                if problem.key.startswith("packages/"):
+                if is_file_key(problem.key):
                     storage.delete(problem.key)  # wrong bytes must go before the re-fetch replaces them
     finally:
         storage.close()
@@ -115,13 +116,13 @@ def _run_self_check(config, repair: bool) -> int:  # type: ignore[no-untyped-def
 
 
 def _verify_origin(config, sample: int | None = None, projects: list[str] | None = None):  # type: ignore[no-untyped-def]
-    from cloudpypi.origin import client_for
+    from cloudpypi.origin import OriginClient
     from cloudpypi.state import State
     from cloudpypi.storage import open_target
     from cloudpypi.verify_origin import verify_against_origin
 
-    storage = open_target(config.target, config)
-    origin = client_for(config)
+    storage = open_target(config)
+    origin = OriginClient.from_config(config)
     state = State.open(storage, config.state_dir or None, read_only=True)
     try:
         return storage.url, verify_against_origin(storage, state, origin, workers=config.workers, sample=sample,
@@ -180,7 +181,7 @@ def run_origin(config, *, sample: int | None, repair: bool) -> int:  # type: ign
     if not projects:
         print("nothing --repair can fix: the origin could not be read for the projects above")
         return 1
-    storage = open_target(config.target, config)
+    storage = open_target(config)
     try:
         with TargetLock(storage, command="verify --origin --repair"):
             # Wrong bytes go first: package files are write-once (created with If-None-Match), so the

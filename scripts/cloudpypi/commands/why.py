@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     spec = parse_closure(config.closure)
     record = None
     if not args.compute:
-        storage = open_target(config.target, config)
+        storage = open_target(config)
         try:
             state = State.open(storage, config.state_dir or None, read_only=True)
             try:
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
             log.warning("the mirror's stored closure was made from another [closure] config; computing it now")
             record = None
     if record is None:
-        origin = OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                              timeout=config.timeout, retries=config.retries, caps=config.answer_caps())
+        origin = OriginClient.from_config(config)
         try:
             record = compute(spec, origin, workers=config.workers).record
         finally:

@@ -64,7 +64,7 @@ def cache_key(config: Config) -> str:
     """Changes when anything that decides the plan changes: the origin, the filters, the closure."""
     closure = ""
     if config.closure:
-        from cloudpypi.closure.spec import parse_closure
+        from cloudpypi.closurespec import parse_closure
 
         closure = parse_closure(config.closure).fingerprint()
     data = {"origin": config.origin.rstrip("/"), "filters": config.filters.fingerprint(), "closure": closure}
@@ -110,7 +110,8 @@ class PlanCache:
 
 def from_state(config: Config) -> MirrorSize | None:
     """The counts of an existing mirror of this same config, or None (no mirror, another config, unreadable)."""
-    from cloudpypi.state import STATE_KEY, State
+    from cloudpypi.layout import STATE_KEY
+    from cloudpypi.state import State
     from cloudpypi.storage import is_s3_url, open_target
 
     if not is_s3_url(config.target) and not (Path(config.target) / STATE_KEY).exists():
@@ -118,7 +119,7 @@ def from_state(config: Config) -> MirrorSize | None:
     try:
         with tempfile.TemporaryDirectory(prefix="cloudpypi-forecast-") as scratch:
             local = config.with_overrides(state_dir=scratch)
-            storage = open_target(local.target, local)
+            storage = open_target(local)
             try:
                 if is_s3_url(local.target) and storage.stat(STATE_KEY) is None:
                     return None
@@ -155,8 +156,7 @@ def _matching_state(state, config: Config) -> MirrorSize | None:  # type: ignore
 def _origin(config: Config):  # type: ignore[no-untyped-def]
     from cloudpypi.origin import OriginClient
 
-    return OriginClient(config.origin, allowed_hosts=config.file_hosts(), workers=config.workers,
-                        timeout=config.timeout, retries=config.retries, max_file_size=config.max_file_size)
+    return OriginClient.from_config(config)
 
 
 def plan_closure(config: Config) -> MirrorSize:

@@ -170,23 +170,6 @@ def read_mirror_size(target: str, config_path: str | None, timeout: float = 300)
     return parse_status(data)
 
 
-def invalidation_paths_used(target: str, now: datetime) -> int | None:
-    """Paths invalidated so far this month, from the invalidation ledger that ``cloudpypi invalidate``
-    keeps in the target (``.cloudpypi/invalidations.json``); None when there is no ledger to read."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from cloudpypi.invalidation import load_ledger, month_of
-    from cloudpypi.storage import open_target
-
-    try:
-        ledger = load_ledger(open_target(target))
-    except (CloudPyPIError, OSError, BotoCoreError, ClientError) as exc:  # fall back to the estimate
-        log.info("no invalidation ledger read from %s: %s", target, exc)
-        return None
-    month = month_of(now)
-    return ledger.used(month) if month in ledger.months else None
-
-
 def scale_to_month(so_far: int, now: datetime) -> int:
     """A month-to-date count scaled to the whole month by the fraction of it elapsed."""
     days = calendar.monthrange(now.year, now.month)[1]

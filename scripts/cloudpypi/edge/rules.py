@@ -27,17 +27,33 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote_to_bytes
 
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-V1_HTML_TYPE = "application/vnd.pypi.simple.v1+html"
-HTML_TYPE = "text/html"
+from cloudpypi.layout import (
+    FILES_PREFIX,
+    HTML_PAGE,
+    JSON_API_DOC,
+    JSON_API_PREFIX,
+    JSON_PAGE,
+    PAGE_MEDIA_TYPES,
+    PAGES_PREFIX,
+    V1_HTML_PAGE,
+    json_api_key,
+    page_url_path,
+)
+
+JSON_TYPE = PAGE_MEDIA_TYPES[JSON_PAGE]
+V1_HTML_TYPE = PAGE_MEDIA_TYPES[V1_HTML_PAGE]
+HTML_TYPE = PAGE_MEDIA_TYPES[HTML_PAGE]
 
 #: (media type, stored page name) in the server's order of preference
 OFFERS: tuple[tuple[str, str], ...] = (
-    (JSON_TYPE, "index.v1_json"),
-    (V1_HTML_TYPE, "index.v1_html"),
-    (HTML_TYPE, "index.html"),
+    (JSON_TYPE, JSON_PAGE),
+    (V1_HTML_TYPE, V1_HTML_PAGE),
+    (HTML_TYPE, HTML_PAGE),
 )
 PAGE_NAMES = frozenset(page for _, page in OFFERS)
+_PAGES_AREA = PAGES_PREFIX.rstrip("/")  # "simple": the first segment of every page's path
+_FILES_AREA = FILES_PREFIX.rstrip("/")  # "packages"
+_JSON_API_AREA = JSON_API_PREFIX.rstrip("/")  # "pypi": the legacy JSON API, /pypi/<name>/json
 _ALIASES = {
     "application/vnd.pypi.simple.latest+json": JSON_TYPE,
     "application/vnd.pypi.simple.latest+html": V1_HTML_TYPE,
@@ -67,7 +83,7 @@ class Rewrite:
 
     @property
     def is_page(self) -> bool:
-        return self.uri.startswith("/simple/")
+        return self.uri.startswith(page_url_path(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +152,7 @@ def parse_accept(header: str) -> list[tuple[str, float]]:
 def negotiate(accept: str | None) -> str | None:
     """The stored page name to serve for an Accept value (or a ?format= value), or None: 406."""
     if accept is None or _trim(accept) == "":
-        return "index.html"
+        return HTML_PAGE
     ranges = parse_accept(accept)
     best: str | None = None
     best_quality = 0.0
@@ -189,31 +205,31 @@ def decide(method: str, uri: str, query: str = "", accept: str | None = None) ->
     canonical_query = rebuild_query(pairs)
     suffix = f"?{canonical_query}" if canonical_query else ""
 
-    if segments[1] == "packages":
+    if segments[1] == _FILES_AREA:
         if len(segments) < 3 or segments[-1] == "":
             return NOT_FOUND
         return Rewrite(uri, canonical_query)
-    if segments[1] == "pypi":
-        if len(segments) != 4 or segments[3] != "json" or not is_valid_name(segments[2]):
+    if segments[1] == _JSON_API_AREA:
+        if len(segments) != 4 or segments[3] != JSON_API_DOC or not is_valid_name(segments[2]):
             return NOT_FOUND
         name = normalize_name(segments[2])
         if name != segments[2]:
-            return Reply(301, {"location": f"/pypi/{name}/json{suffix}"})
-        return Rewrite(f"/pypi/{name}/json", "")
-    if segments[1] != "simple":
+            return Reply(301, {"location": "/" + json_api_key(name) + suffix})
+        return Rewrite("/" + json_api_key(name), "")
+    if segments[1] != _PAGES_AREA:
         return NOT_FOUND
     if len(segments) == 2:
-        return Reply(301, {"location": "/simple/" + suffix})
+        return Reply(301, {"location": page_url_path(None) + suffix})
     if len(segments) > 4 or (len(segments) == 4 and segments[3] != ""):
         return NOT_FOUND
-    folder = "/simple/"
+    folder = page_url_path(None)
     if segments[2] != "":
         if not is_valid_name(segments[2]):
             return NOT_FOUND
         name = normalize_name(segments[2])
         if name != segments[2] or len(segments) == 3:
-            return Reply(301, {"location": f"/simple/{name}/{suffix}"})
-        folder += name + "/"
+            return Reply(301, {"location": page_url_path(name) + suffix})
+        folder = page_url_path(name)
 
     format_values = dict(pairs).get("format")
     chosen_from = accept

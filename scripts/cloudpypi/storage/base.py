@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from cloudpypi.errors import UnsafeInput
+from cloudpypi.layout import STATE_PREFIX
 
-STATE_PREFIX = ".cloudpypi/"
+__all__ = ["STATE_PREFIX", "ObjectInfo", "Staging", "Storage", "check_key", "sha256_of_stream"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,9 @@ class Storage(abc.ABC):
 
     #: human-readable target, e.g. ``/srv/mirror`` or ``s3://bucket/prefix/``
     url: str
+    #: True when writes wait on a remote endpoint rather than on this machine's CPU and disks, so that
+    #: more transfer processes would only add memory (see cloudpypi.transfers.auto_processes).
+    network_bound: bool = False
 
     # -- reading ---------------------------------------------------------
     @abc.abstractmethod

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-JSON_PAGE_TYPE = "application/vnd.pypi.simple.v1+json"
-HTML_PAGE_TYPE = "text/html; charset=utf-8"
-V1_HTML_PAGE_TYPE = "application/vnd.pypi.simple.v1+html"
+from cloudpypi.layout import (
+    FILES_PREFIX,
+    HTML_PAGE,
+    JSON_API_PREFIX,
+    JSON_PAGE,
+    PAGE_CONTENT_TYPES,
+    PAGES_PREFIX,
+    PROVENANCE_SUFFIX,
+    V1_HTML_PAGE,
+    split_json_api_key,
+)
+
+JSON_PAGE_TYPE = PAGE_CONTENT_TYPES[JSON_PAGE]
+HTML_PAGE_TYPE = PAGE_CONTENT_TYPES[HTML_PAGE]
+V1_HTML_PAGE_TYPE = PAGE_CONTENT_TYPES[V1_HTML_PAGE]
 JSON_API_TYPE = "application/json"  # the legacy JSON API (pypi/<name>/json) and PEP 740 provenance objects
 
 FILE_CACHE_CONTROL = "max-age=31536000, immutable"
 
-_PAGE_TYPES = {
-    "index.html": HTML_PAGE_TYPE,
-    "index.v1_html": V1_HTML_PAGE_TYPE,
-    "index.v1_json": JSON_PAGE_TYPE,
-}
-
 # Longest suffix first, so .tar.gz wins over .gz.
 _FILE_TYPES = (
     (".metadata", "text/plain; charset=utf-8"),
-    (".provenance", JSON_API_TYPE),
+    (PROVENANCE_SUFFIX, JSON_API_TYPE),
     (".whl", "application/zip"),
     (".zip", "application/zip"),
     (".egg", "application/zip"),
@@ -32,9 +38,9 @@ _FILE_TYPES = (
 
 def content_type_for(key: str) -> str:
     name = key.rsplit("/", 1)[-1]
-    if key.startswith("simple/") and name in _PAGE_TYPES:
-        return _PAGE_TYPES[name]
-    if key.startswith("pypi/") and name == "json":
+    if key.startswith(PAGES_PREFIX) and name in PAGE_CONTENT_TYPES:
+        return PAGE_CONTENT_TYPES[name]
+    if split_json_api_key(key) is not None:
         return JSON_API_TYPE
     lowered = name.lower()
     for suffix, content_type in _FILE_TYPES:
@@ -49,8 +55,8 @@ def page_cache_control(max_age: int) -> str:
 
 def cache_control_for(key: str, page_max_age: int = 600) -> str | None:
     """The same policy by path that S3 objects carry; `serve` applies it to folder targets."""
-    if key.startswith(("simple/", "pypi/")):
+    if key.startswith((PAGES_PREFIX, JSON_API_PREFIX)):
         return page_cache_control(page_max_age)
-    if key.startswith("packages/"):
+    if key.startswith(FILES_PREFIX):
         return FILE_CACHE_CONTROL
     return None

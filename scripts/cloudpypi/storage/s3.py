@@ -30,12 +30,13 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudpypi.errors import StorageError
+from cloudpypi.layout import FILES_PREFIX
 from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
 
 MULTIPART_THRESHOLD = 16 * 2**20
 MULTIPART_CHUNK = 16 * 2**20
 MULTIPART_CONCURRENCY = 4  # parts of one upload in flight: at most this many chunks in memory
-WRITE_ONCE_PREFIX = "packages/"
+WRITE_ONCE_PREFIX = FILES_PREFIX
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TOLERATED: Any = object()  # what _call returns for an error code the caller expects
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -83,6 +84,8 @@ class SpoolStaging(Staging):
 
 
 class S3Storage(Storage):
+    network_bound = True  # every write is a request to the S3 endpoint
+
     def __init__(self, url: str, max_connections: int = 24, spool_dir: str | None = None) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}"

@@ -25,8 +25,8 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from cloudpypi.closure.environments import Environment, check_platform, environments
 from cloudpypi.errors import ConfigError
+from cloudpypi.platforms import Environment, check_platform, environments
 
 log = logging.getLogger(__name__)
 
