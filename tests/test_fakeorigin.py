@@ -162,7 +162,7 @@ def test_project_page_json_is_pep691_v1_1_with_absolute_file_urls_and_serial_hea
     reply = fetch(origin.url, "/simple/demo-lib/", headers={"Accept": UV_ACCEPT})
     assert reply.headers["Content-Type"] == JSON_V1, f"got Content-Type {reply.headers['Content-Type']}"
     doc = reply.json()
-    assert doc["meta"]["api-version"] == "1.1"
+    assert doc["meta"]["api-version"] == "1.4"
     assert reply.headers["X-PyPI-Last-Serial"] == str(doc["meta"]["_last-serial"])
     assert doc["name"] == "demo-lib" and doc["versions"] == ["1.0", "1.1"], (
         f"got {doc['name']} {doc['versions']}"
@@ -193,7 +193,7 @@ def test_project_page_html_escapes_requires_python_and_carries_metadata_attribut
     page = reply.body.decode()
     assert 'data-requires-python="&gt;=3.9"' in page, "requires-python must be HTML-escaped"
     assert 'data-core-metadata="sha256=' in page and 'data-dist-info-metadata="sha256=' in page
-    assert '<meta name="pypi:repository-version" content="1.1">' in page
+    assert '<meta name="pypi:repository-version" content="1.4">' in page
     assert "#sha256=" in page
     v1 = fetch(origin.url, "/simple/demo-lib/", headers={"Accept": HTML_V1})
     assert v1.headers["Content-Type"] == HTML_V1, f"got {v1.headers['Content-Type']}"

@@ -18,6 +18,8 @@ Example (every key is optional; these are the defaults unless noted)::
     allowed_hosts = []                  # file hosts besides the origin's and files.pythonhosted.org
     state_dir = ""                      # local working copy of an S3 target's state (default: cache dir)
     stall_timeout = 1800                # seconds without progress before a run is stopped (0 = never)
+    public_url = ""                     # the mirror's own base URL (https://pypi.example.com); when set,
+                                        # PEP 740 provenance and JSON API links are absolute, else relative
 
     [filters]
     allow = []                          # project names (normalized on load); empty = everything;
@@ -51,6 +53,7 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
@@ -131,6 +134,7 @@ class Config:
     allowed_hosts: tuple[str, ...] = ()
     state_dir: str = ""
     stall_timeout: float = 1800.0  # the run watchdog (cloudpypi.watchdog); 0 turns it off
+    public_url: str = ""  # the mirror's own base URL: provenance and JSON API links become absolute
     filters: Filters = field(default_factory=Filters)
     cloudwatch_namespace: str = ""
     distribution_id: str = ""
@@ -216,7 +220,7 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
     kwargs: dict[str, Any] = {}
     simple_keys = {"origin": str, "target": str, "workers": int, "processes": int, "timeout": (int, float),
                    "retries": int, "index_max_age": int, "deletion_grace": int, "state_dir": str,
-                   "stall_timeout": (int, float)}
+                   "stall_timeout": (int, float), "public_url": str}
     for key in mirror:
         where = f"{source} [mirror]"
         if key in simple_keys:
@@ -235,6 +239,10 @@ def parse_config(data: dict[str, Any], source: str = "config", base_dir: Path | 
         raise ConfigError(f"{source} [mirror].workers: must be between 1 and 256")
     if kwargs.get("stall_timeout", 0) < 0:
         raise ConfigError(f"{source} [mirror].stall_timeout: seconds without progress, 0 (never) or more")
+    public = kwargs.get("public_url", "")
+    if public and (urlsplit(public).scheme not in ("http", "https") or not urlsplit(public).hostname
+                   or urlsplit(public).query or urlsplit(public).fragment):
+        raise ConfigError(f"{source} [mirror].public_url: {public!r} is not an http(s) base URL")
     if not 0 <= kwargs.get("processes", 0) <= 64:
         raise ConfigError(f"{source} [mirror].processes: must be between 0 (automatic) and 64")
 

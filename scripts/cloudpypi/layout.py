@@ -5,9 +5,11 @@ A target holds three areas:
 * ``simple/``: the pages.  The root index is ``simple/<form>`` and a project's pages are
   ``simple/<name>/<form>``, each in the three forms of :data:`PAGE_NAMES` (PEP 691 JSON, PEP 691
   HTML, PEP 503 HTML; the two HTML forms are the same bytes under two content types).
-* ``packages/``: the distribution files and their ``.metadata`` files (keys from
-  :func:`cloudpypi.paths.key_for_file`).  Immutable once written.  Uploaded (private) files live
-  under ``packages/private/<name>/<filename>`` (:func:`private_file_key`).
+* ``packages/``: the distribution files, their ``.metadata`` files and their PEP 740 ``.provenance``
+  objects (keys from :func:`cloudpypi.paths.key_for_file`).  Immutable once written.  Uploaded
+  (private) files live under ``packages/private/<name>/<filename>`` (:func:`private_file_key`).
+* ``pypi/``: the legacy JSON API, one document per project at ``pypi/<name>/json``.  Written with the
+  project's pages (before them) and removed with them.
 * ``.cloudpypi/``: the engine's state (the SQLite state, the lock, the progress record, the
   invalidation ledger, staging files).  Never served.
 
@@ -20,6 +22,11 @@ from __future__ import annotations
 PAGES_PREFIX = "simple/"
 FILES_PREFIX = "packages/"
 STATE_PREFIX = ".cloudpypi/"
+JSON_API_PREFIX = "pypi/"
+
+JSON_API_DOC = "json"  # the last segment of a project's JSON API document: pypi/<name>/json
+METADATA_SUFFIX = ".metadata"  # PEP 658 core metadata, beside its file
+PROVENANCE_SUFFIX = ".provenance"  # PEP 740 provenance, beside its file
 
 JSON_PAGE = "index.v1_json"
 V1_HTML_PAGE = "index.v1_html"
@@ -78,6 +85,29 @@ def page_url_path(name: str | None) -> str:
     return "/" + (page_dir(name) if name is not None else PAGES_PREFIX)
 
 
+def json_api_key(name: str) -> str:
+    """The key of a project's legacy JSON API document: ``pypi/<name>/json``."""
+    return f"{JSON_API_PREFIX}{name}/{JSON_API_DOC}"
+
+
+def split_json_api_key(key: str) -> str | None:
+    """``pypi/<name>/json`` -> name; anything else -> None."""
+    parts = key.split("/")
+    if len(parts) == 3 and parts[0] + "/" == JSON_API_PREFIX and parts[1] and parts[2] == JSON_API_DOC:
+        return parts[1]
+    return None
+
+
+def project_extra_keys(name: str) -> tuple[str, ...]:
+    """A project's objects besides its three pages: published before them, removed before them."""
+    return (json_api_key(name),)
+
+
+def provenance_key(file_key: str) -> str:
+    """Where the mirror keeps a file's PEP 740 provenance: beside the file."""
+    return file_key + PROVENANCE_SUFFIX
+
+
 def split_page_key(key: str) -> tuple[str | None, str] | None:
     """``simple/<name>/<form>`` -> (name, form); ``simple/<form>`` -> (None, form); anything else -> None."""
     parts = key.split("/")
@@ -91,7 +121,7 @@ def split_page_key(key: str) -> tuple[str | None, str] | None:
 
 
 def is_file_key(key: str) -> bool:
-    """True for a distribution file or its metadata (``packages/...``)."""
+    """True for a distribution file, its metadata or its provenance (``packages/...``)."""
     return key.startswith(FILES_PREFIX)
 
 

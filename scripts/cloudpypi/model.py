@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from cloudpypi.errors import UnsafeInput
+from cloudpypi.layout import METADATA_SUFFIX, provenance_key
 
 # PEP 508 names; PyPI also caps names well below this.
 _VALID_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 _SEPARATORS = re.compile(r"[-_.]+")
 MAX_NAME_LENGTH = 200
 MAX_FILENAME_LENGTH = 255
+PROJECT_STATUSES = frozenset({"active", "archived", "quarantined", "deprecated"})  # PEP 792
 
 
 def normalize(name: str) -> str:
@@ -48,10 +50,24 @@ class DistFile:
     has_metadata: bool = False
     upload_time: str | None = None
     key: str = ""
+    # PEP 740: on the origin side, the absolute URL of the file's provenance object (on the origin's host);
+    # on the mirror side, has_provenance says the mirror stores it at provenance_key.
+    provenance_url: str | None = None
+    has_provenance: bool = False
 
     @property
     def metadata_key(self) -> str:
-        return self.key + ".metadata"
+        return self.key + METADATA_SUFFIX
+
+    @property
+    def provenance_key(self) -> str:
+        return provenance_key(self.key)
+
+    @property
+    def stored_keys(self) -> tuple[str, ...]:
+        """Every object the mirror stores for this file: the file, its .metadata and its provenance."""
+        return (self.key, *((self.metadata_key,) if self.has_metadata else ()),
+                *((self.provenance_key,) if self.has_provenance else ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +79,17 @@ class ProjectPage:
     versions: tuple[str, ...] = ()
     last_serial: int | None = None
     display_name: str = ""
-    tracks: tuple[str, ...] = ()  # PEP 708: URLs of the same project on other indexes (a private project's)
+    status: str | None = None  # PEP 792 project status (active, archived, quarantined, deprecated), as the origin says
+    status_reason: str | None = None
+    tracks: tuple[str, ...] = ()  # PEP 708 meta.tracks: the project pages this one tracks
+    alternate_locations: tuple[str, ...] = ()  # PEP 708: other repositories that serve the same project
 
     def with_files(self, files: tuple[DistFile, ...]) -> ProjectPage:
-        return ProjectPage(self.name, files, self.versions, self.last_serial, self.display_name, self.tracks)
+        return replace(self, files=files)
+
+    @property
+    def quarantined(self) -> bool:
+        return self.status == "quarantined"
 
 
 @dataclass(frozen=True, slots=True)

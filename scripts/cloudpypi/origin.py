@@ -458,6 +458,27 @@ class OriginClient:
             buffer = self._buffers.view = memoryview(mmap.mmap(-1, CHUNK))
         return buffer
 
+    def fetch_small(self, url: str, kind: str, limit: int) -> bytes:
+        """GET a small object (a PEP 740 provenance) whole: no redirects, at most limit bytes decoded."""
+
+        def attempt() -> bytes:
+            response = self._request("GET", url, kind)
+            try:
+                if response.status != 200:
+                    raise OriginError(f"{url}: HTTP {response.status}")
+                data = bytearray()
+                for chunk in response.stream(CHUNK):
+                    data += chunk
+                    if len(data) > limit:
+                        raise OriginError(f"{url}: more than {limit} bytes; refusing it")
+                return bytes(data)
+            except (urllib3.exceptions.ProtocolError, http.client.HTTPException) as exc:
+                raise RetryableError(f"{url}: connection broke mid-body ({exc})") from None
+            finally:
+                response.release_conn()
+
+        return self._with_retries(f"GET {url}", attempt)
+
     def close(self) -> None:
         self._direct.clear()
         for manager in self._proxies.values():

@@ -17,16 +17,25 @@ after the caller has scheduled the deletion of the files they link.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from cloudpypi.layout import JSON_PAGE, ROOT_JSON_KEY, json_page_key, page_dir, page_keys
+from cloudpypi.layout import (
+    JSON_PAGE,
+    ROOT_JSON_KEY,
+    is_file_key,
+    json_page_key,
+    page_dir,
+    page_keys,
+    project_extra_keys,
+)
 from cloudpypi.model import DistFile, ProjectPage
 from cloudpypi.render import render_project
 from cloudpypi.rootindex import publish_root_index
-from cloudpypi.storage.content import content_type_for, page_cache_control
+from cloudpypi.storage.content import FILE_CACHE_CONTROL, content_type_for, page_cache_control
 
 if TYPE_CHECKING:
     from cloudpypi.storage import Storage
@@ -35,10 +44,12 @@ log = logging.getLogger(__name__)
 
 #: An extra object published with a project's pages: (key, bytes, content type).
 ExtraObject = tuple[str, bytes, str]
-#: The seam for objects that belong to a project's pages but are not one of the three page forms (for
-#: example provenance files, or a legacy JSON API document): given the page about to be published, the
-#: objects to publish with it.  They are written after the files and before the pages, and only when
-#: the pages are written, so no page is ever visible before what it describes.
+#: The seam for objects that belong to a project's pages but are not one of the three page forms (the
+#: PEP 740 provenance objects and the legacy JSON API document, cloudpypi.extras): given the page about
+#: to be published, the objects to publish with it.  They are written after the files and before the
+#: pages, and only when the pages are written, so no page is ever visible before what it describes.
+#: An object under ``packages/`` is published as a file is (write-once on S3, cached for a year); any
+#: other with the pages' cache policy.
 ExtraObjects = Callable[[ProjectPage], Iterable[ExtraObject]]
 
 UNREADABLE = (ValueError, KeyError, TypeError)  # what parse_mirror_json raises on a page it cannot read
@@ -53,6 +64,7 @@ def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
         href: str = entry["url"]
         key = href[len("../" * depth):] if href.startswith("../" * depth) else href
         metadata = entry.get("core-metadata") or False
+        provenance = entry.get("provenance")
         files.append(DistFile(
             filename=entry["filename"],
             url=href,
@@ -64,10 +76,14 @@ def parse_mirror_json(body: bytes, name: str) -> ProjectPage:
             has_metadata=bool(metadata),
             upload_time=entry.get("upload-time"),
             key=key,
+            has_provenance=bool(provenance),
         ))
+    meta = data.get("meta", {})
+    status = data.get("project-status") or {}
     return ProjectPage(name=data.get("name", name), files=tuple(files), versions=tuple(data.get("versions", ())),
-                       last_serial=data.get("meta", {}).get("_last-serial"),
-                       tracks=tuple(data.get("meta", {}).get("tracks", ())))
+                       last_serial=meta.get("_last-serial"), status=status.get("status"),
+                       status_reason=status.get("reason"), tracks=tuple(meta.get("tracks", ())),
+                       alternate_locations=tuple(data.get("alternate-locations", ())))
 
 
 class PageStore:
@@ -75,13 +91,16 @@ class PageStore:
 
     ``extra_objects`` (see :data:`ExtraObjects`) is the one argument that adds objects to every
     project's publication, written in the crash-safe place: after the files, before the pages.
+    ``public_url`` is the mirror's own base URL, when the operator set one: the pages then link
+    provenance objects absolutely, as PEP 740 asks (cloudpypi.render.render_project).
     """
 
     def __init__(self, storage: Storage, index_max_age: int = 600, *,
-                 extra_objects: ExtraObjects | None = None) -> None:
+                 extra_objects: ExtraObjects | None = None, public_url: str = "") -> None:
         self.storage = storage
         self.cache_control = page_cache_control(index_max_age)
         self.extra_objects = extra_objects
+        self.public_url = public_url
 
     # -- reading -------------------------------------------------------------------------------
     def read_json(self, name: str) -> bytes | None:
@@ -119,21 +138,41 @@ class PageStore:
         ``rewrite`` writes all three forms whatever is stored: repair uses it, since a tampered HTML
         page beside an intact JSON page is not noticed by comparing the JSON page alone.
         """
-        pages = render_project(page)
+        pages = render_project(page, self.public_url)
         if not rewrite and self.read_json(page.name) == pages[JSON_PAGE]:
             return False
         if self.extra_objects is not None:
-            for key, data, content_type in self.extra_objects(page):
-                self.storage.write_bytes(key, data, content_type=content_type, cache_control=self.cache_control)
+            for extra in self.extra_objects(page):
+                self._write_extra(*extra)
         self._write_pages(page.name, pages)
         return True
 
-    def publish_rendered(self, name: str, pages: Mapping[str, bytes]) -> int:
+    def publish_rendered(self, name: str, pages: Mapping[str, bytes], extras: Iterable[ExtraObject] = ()) -> int:
         """Publish a project's pages as given (a bundle's bytes): the forms whose bytes differ, JSON last.
 
-        Returns how many were written.
+        ``extras`` (a bundle's JSON API document) go first, each only when its bytes differ.
+        Returns how many objects were written.
         """
-        return self._write_pages(name, pages, only_changed=True)
+        written = 0
+        for key, data, content_type in extras:
+            if self.storage.read_bytes(key) != data:
+                self._write_extra(key, data, content_type)
+                written += 1
+        return written + self._write_pages(name, pages, only_changed=True)
+
+    def _write_extra(self, key: str, data: bytes, content_type: str) -> None:
+        if not is_file_key(key):
+            self.storage.write_bytes(key, data, content_type=content_type, cache_control=self.cache_control)
+            return
+        # under packages/: published as a file is, write-once (an identical copy already there is accepted)
+        staging = self.storage.new_staging()
+        try:
+            staging.write(data)
+        except BaseException:
+            self.storage.discard(staging)
+            raise
+        self.storage.publish(staging, key, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                             content_type=content_type, cache_control=FILE_CACHE_CONTROL)
 
     def _write_pages(self, name: str, pages: Mapping[str, bytes], *, only_changed: bool = False) -> int:
         written = 0
@@ -146,12 +185,13 @@ class PageStore:
         return written
 
     def remove_project(self, name: str) -> None:
-        """Delete a project's pages, JSON last: a crash before it leaves a page that repeats the removal.
+        """Delete a project's extra objects (its JSON API document), then its pages, JSON last: a crash
+        before the JSON page is deleted leaves a page that repeats the removal.
 
-        The caller has already scheduled (and committed) the deletion of the files they link: once the
-        JSON page is gone, nothing else lists them.
+        The caller has already scheduled (and committed) the deletion of the files they link (provenance
+        objects included): once the JSON page is gone, nothing else lists them.
         """
-        for key in reversed(page_keys(name).values()):
+        for key in (*project_extra_keys(name), *reversed(page_keys(name).values())):
             self.storage.delete(key)
 
     def publish_root(self, rows: Iterable[list[tuple[str, int | None]]], serial: int | None) -> None:

@@ -14,12 +14,13 @@ import xmlrpc.client
 from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from typing import Any, BinaryIO
+from urllib.parse import urljoin, urlsplit
 
 import ijson
 from defusedxml.xmlrpc import DefusedExpatParser
 
 from cloudpypi.errors import OriginError, UnsafeInput
-from cloudpypi.model import DistFile, ProjectPage, checked_project_name
+from cloudpypi.model import PROJECT_STATUSES, DistFile, ProjectPage, checked_project_name
 from cloudpypi.paths import absolute_file_url, check_filename, check_sha256, key_for_file
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -59,9 +60,65 @@ def _metadata_field(entry: dict[str, Any]) -> tuple[bool, str | None]:
     raise OriginError(f"core-metadata {value!r} is neither a boolean nor an object of hashes")
 
 
+_PAGE_EXTRAS = ("alternate-locations", "project-status")
+_JsonParts = tuple[Any, Any, list[Any], Iterable[Any], dict[str, Any]]  # name, meta, versions, files, extras
+_ABSENT = object()
+MAX_PAGE_URLS = 100  # PEP 708 tracks / alternate-locations per page: far more than any real project declares
+MAX_URL_LENGTH = 2048
+MAX_REASON_LENGTH = 2000
+
+
+def _same_host_url(page_url: str, value: object, what: str) -> str:
+    """An http(s) URL on the page's own host (the origin), resolved against the page."""
+    if (not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH
+            or any(c in value for c in "\\\x00\r\n\t")):
+        raise UnsafeInput(f"{what} {value!r} is not a usable URL")
+    url = urljoin(page_url, value)
+    parts, page = urlsplit(url), urlsplit(page_url)
+    if parts.scheme not in ("http", "https") or (parts.hostname or "").lower() != (page.hostname or "").lower():
+        raise UnsafeInput(f"{what} {url!r} is not on the origin's host {page.hostname!r}; refusing to fetch it")
+    return parts._replace(fragment="").geturl()
+
+
+def _provenance_url(page_url: str, value: object, filename: str) -> str | None:
+    """PEP 740: a file's provenance URL, or None.  Fetched from the origin's host only."""
+    if value is None or value == "":  # an empty data-provenance attribute states nothing
+        return None
+    return _same_host_url(page_url, value, f"{filename}: provenance")
+
+
+def _url_list(value: object, what: str) -> tuple[str, ...]:
+    """PEP 708 tracks / alternate-locations: absolute http(s) URLs, carried through as the origin states them."""
+    if not isinstance(value, list) or len(value) > MAX_PAGE_URLS:
+        raise OriginError(f"{what} is not a list of at most {MAX_PAGE_URLS} URLs")
+    urls = []
+    for item in value:
+        if (not isinstance(item, str) or len(item) > MAX_URL_LENGTH
+                or urlsplit(item).scheme not in ("http", "https") or any(c in item for c in "\x00\r\n\t")):
+            raise OriginError(f"{what}: {item!r} is not an absolute http(s) URL")
+        urls.append(item)
+    return tuple(dict.fromkeys(urls))
+
+
+def _page_fields(name: str, page_url: str, status: object, reason: object, tracks: object,
+                 alternates: object) -> dict[str, Any]:
+    """PEP 792 status and PEP 708 fields of a project page, checked."""
+    if status is not None and not isinstance(status, str):
+        raise OriginError(f"project {name}: project-status {status!r} is not a string")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH):
+        raise OriginError(f"project {name}: project-status reason is not a string of at most "
+                          f"{MAX_REASON_LENGTH} characters")
+    if status is not None and status not in PROJECT_STATUSES:
+        # PEP 792: an unknown status is not guessed at; the page is mirrored as if none were given
+        status, reason = None, None
+    return {"status": status, "status_reason": reason if status is not None else None,
+            "tracks": _url_list(tracks, f"project {name}: tracks"),
+            "alternate_locations": _url_list(alternates, f"project {name}: alternate-locations")}
+
+
 def _file(page_url: str, allowed_hosts: frozenset[str], filename: Any, url: Any, sha256: str | None,
           size: Any, requires_python: Any, yanked: Any, metadata: tuple[bool, str | None],
-          upload_time: Any) -> DistFile:
+          upload_time: Any, provenance: Any = None) -> DistFile:
     filename = check_filename(filename)
     if not sha256:
         raise OriginError(f"{filename}: no sha256 hash, so the download cannot be verified")
@@ -88,6 +145,7 @@ def _file(page_url: str, allowed_hosts: frozenset[str], filename: Any, url: Any,
         has_metadata=has_metadata and metadata_sha256 is not None,
         upload_time=upload_time,
         key=key_for_file(absolute, filename, sha256),
+        provenance_url=_provenance_url(page_url, provenance, filename),
     )
 
 
@@ -127,23 +185,29 @@ def _refuse_constant(value: str) -> None:
     raise ValueError(f"{value} is not JSON")
 
 
-def _whole_json_parts(stream: BinaryIO, expected_name: str) -> tuple[Any, Any, list[Any], Iterable[Any]]:
+def _whole_json_parts(stream: BinaryIO, expected_name: str) -> _JsonParts:
     document = json.loads(stream.read(), parse_constant=_refuse_constant)
     if not isinstance(document, dict) or not isinstance(document.get("files"), list):
         raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
     versions = document.get("versions")
+    extras = {key: document[key] for key in _PAGE_EXTRAS if key in document}
     return (document.get("name", expected_name), document.get("meta", {}),
-            versions if isinstance(versions, list) else [], document["files"])
+            versions if isinstance(versions, list) else [], document["files"], extras)
 
 
-def _streamed_json_parts(stream: BinaryIO, expected_name: str) -> tuple[Any, Any, list[Any], Iterable[Any]]:
+def _streamed_json_parts(stream: BinaryIO, expected_name: str) -> _JsonParts:
     top, has_files = _json_shape(stream)
     if top != "start_map" or not has_files:
         raise OriginError(f"project {expected_name}: JSON page has no 'files' list")
     raw_name = next(_json_items(stream, "name"), expected_name)
     meta = next(_json_items(stream, "meta"), {})
     versions = list(_json_items(stream, "versions.item"))
-    return raw_name, meta, versions, _json_items(stream, "files.item")
+    extras = {}
+    for key in _PAGE_EXTRAS:
+        value = next(_json_items(stream, key), _ABSENT)
+        if value is not _ABSENT:
+            extras[key] = value
+    return raw_name, meta, versions, _json_items(stream, "files.item"), extras
 
 
 def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, allowed_hosts: frozenset[str],
@@ -158,7 +222,7 @@ def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
         size = stream.seek(0, io.SEEK_END)
         stream.seek(0)
         parts = _whole_json_parts if size <= WHOLE_JSON_PAGE else _streamed_json_parts
-        raw_name, meta, versions, entries = parts(stream, expected_name)
+        raw_name, meta, versions, entries, extras = parts(stream, expected_name)
         name = checked_project_name(raw_name)
         if name != expected_name:
             raise UnsafeInput(f"project {expected_name}: page claims to be project {name!r}")
@@ -178,7 +242,7 @@ def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
                     page_url, allowed_hosts, entry.get("filename"), entry.get("url"),
                     _hash_value(entry.get("hashes"), f"project {name}"), entry.get("size"),
                     entry.get("requires-python"), entry.get("yanked", False), _metadata_field(entry),
-                    entry.get("upload-time"),
+                    entry.get("upload-time"), entry.get("provenance"),
                 ))
             except (OriginError, UnsafeInput) as exc:
                 raise type(exc)(f"project {name}: {exc}") from None
@@ -190,8 +254,14 @@ def parse_json_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
         raise OriginError(f"project {expected_name}: page is not valid JSON ({exc})") from None
     if not all(isinstance(v, str) for v in versions):
         versions = ()
+    status = extras.get("project-status")
+    if status is not None and not isinstance(status, dict):
+        raise OriginError(f"project {name}: project-status {status!r} is not an object")
+    status = status or {}
     return ProjectPage(name=name, files=_unique(files, name), versions=tuple(versions), last_serial=serial,
-                       display_name=str(raw_name))
+                       display_name=str(raw_name),
+                       **_page_fields(name, page_url, status.get("status"), status.get("reason"),
+                                      meta.get("tracks") or [], extras.get("alternate-locations") or []))
 
 
 class AnchorParser(HTMLParser):
@@ -201,6 +271,7 @@ class AnchorParser(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.anchors: list[tuple[dict[str, str | None], str]] = []
         self.serial: str | None = None
+        self.pypi_meta: dict[str, list[str]] = {}  # <meta name="pypi:X" content="..."> by X, in page order
         self._current: dict[str, str | None] | None = None
         self._text: list[str] = []
 
@@ -209,8 +280,11 @@ class AnchorParser(HTMLParser):
             self._current, self._text = dict(attrs), []
         elif tag == "meta":
             attributes = dict(attrs)
-            if attributes.get("name") == "pypi:last-serial":
-                self.serial = attributes.get("content")
+            meta_name, content = attributes.get("name") or "", attributes.get("content")
+            if meta_name == "pypi:last-serial":
+                self.serial = content
+            elif meta_name.startswith("pypi:") and content is not None and len(self.pypi_meta) < 64:
+                self.pypi_meta.setdefault(meta_name[5:], []).append(content)
 
     def handle_data(self, data: str) -> None:
         if self._current is not None:
@@ -266,14 +340,19 @@ def parse_html_page(body: bytes | BinaryIO, page_url: str, expected_name: str, a
         metadata_attr = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
         try:
             files.append(_file(page_url, allowed_hosts, label, href, sha256, None,
-                               attrs.get("data-requires-python"), yanked, _html_metadata(metadata_attr), None))
+                               attrs.get("data-requires-python"), yanked, _html_metadata(metadata_attr), None,
+                               attrs.get("data-provenance")))
         except (OriginError, UnsafeInput) as exc:
             raise type(exc)(f"project {expected_name}: {exc}") from None
     serial = header_serial
     if serial is None and parser.serial and parser.serial.isdigit():
         serial = int(parser.serial)
+    meta = parser.pypi_meta
     return ProjectPage(name=expected_name, files=_unique(files, expected_name), last_serial=serial,
-                       display_name=expected_name)
+                       display_name=expected_name,
+                       **_page_fields(expected_name, page_url, next(iter(meta.get("project-status", [])), None),
+                                      next(iter(meta.get("project-status-reason", [])), None),
+                                      meta.get("tracks", []), meta.get("alternate-locations", [])))
 
 
 def parse_project_page(body: bytes | BinaryIO, content_type: str, page_url: str, expected_name: str,

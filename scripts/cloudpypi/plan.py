@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from cloudpypi.config import Filters
@@ -26,9 +27,9 @@ class ProjectPlan:
 def file_keys(page: ProjectPage) -> set[str]:
     keys = set()
     for item in page.files:
-        keys.add(item.key)
-        if item.has_metadata:
-            keys.add(item.metadata_key)
+        keys.update(item.stored_keys)
+        if item.provenance_url:  # offered by the origin: a copy the mirror holds stays linked
+            keys.add(item.provenance_key)
     return keys
 
 
@@ -37,6 +38,8 @@ def plan_project(origin_page: ProjectPage, mirror_page: ProjectPage | None, filt
     """only_filenames: a closure mirror's selection for this project (None: the filters alone decide).
     max_file_size: the mirror's cap; a file known to be larger is skipped (left off the page) and reported."""
     selected = select_files(origin_page.files, filters, origin_page.name)
+    if origin_page.quarantined:
+        selected = ()  # PEP 792: a quarantined project offers no files, whatever its page still lists
     if only_filenames is not None:
         selected = tuple(f for f in selected if f.filename in only_filenames)
     skipped: tuple[DistFile, ...] = ()
@@ -45,13 +48,7 @@ def plan_project(origin_page: ProjectPage, mirror_page: ProjectPage | None, filt
         if skipped:
             selected = tuple(f for f in selected if f not in skipped)
     versions = origin_page.versions if len(selected) == len(origin_page.files) else versions_of(selected)
-    desired = ProjectPage(
-        name=origin_page.name,
-        files=selected,
-        versions=versions,
-        last_serial=origin_page.last_serial,
-        display_name=origin_page.display_name,
-    )
+    desired = dataclasses.replace(origin_page, files=selected, versions=() if origin_page.quarantined else versions)
     current = {item.key: item for item in mirror_page.files} if mirror_page else {}
     present = set()
     to_fetch = []

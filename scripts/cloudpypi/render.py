@@ -22,7 +22,7 @@ from cloudpypi.paths import relative_link
 if TYPE_CHECKING:
     import jinja2
 
-API_VERSION = "1.1"
+API_VERSION = "1.4"  # PEP 792 project status; also PEP 740 provenance (1.3), PEP 708 (1.2)
 
 
 @functools.cache
@@ -38,7 +38,16 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _json_file(file: DistFile, href: str) -> dict[str, Any]:
+def link_to(directory: str, key: str, public_url: str = "") -> str:
+    """A page's link to a stored object: relative to the page, or absolute under the mirror's public URL."""
+    return f"{public_url.rstrip('/')}/{key}" if public_url else relative_link(directory, key)
+
+
+def _provenance(file: DistFile, directory: str, public_url: str) -> str | None:
+    return link_to(directory, file.provenance_key, public_url) if file.has_provenance else None
+
+
+def _json_file(file: DistFile, href: str, provenance: str | None = None) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "filename": file.filename,
         "url": href,
@@ -52,22 +61,34 @@ def _json_file(file: DistFile, href: str) -> dict[str, Any]:
     metadata: Any = {"sha256": file.metadata_sha256} if file.has_metadata and file.metadata_sha256 else False
     entry["core-metadata"] = metadata
     entry["data-dist-info-metadata"] = metadata  # PEP 714: kept for clients that predate the rename
+    if provenance:
+        entry["provenance"] = provenance  # PEP 740: the mirror's own copy of the origin's provenance object
     return entry
 
 
-def render_project_json(page: ProjectPage) -> bytes:
+def render_project_json(page: ProjectPage, public_url: str = "") -> bytes:
     directory = page_dir(page.name)
-    document = {
-        "meta": {"api-version": API_VERSION, "_last-serial": page.last_serial,
-                 **({"tracks": list(page.tracks)} if page.tracks else {})},
+    meta: dict[str, Any] = {"api-version": API_VERSION, "_last-serial": page.last_serial}
+    if page.tracks:
+        meta["tracks"] = list(page.tracks)
+    document: dict[str, Any] = {
+        "meta": meta,
         "name": page.name,
         "versions": list(page.versions),
-        "files": [_json_file(f, relative_link(directory, f.key)) for f in page.files],
+        "files": [_json_file(f, relative_link(directory, f.key), _provenance(f, directory, public_url))
+                  for f in page.files],
     }
+    if page.alternate_locations:
+        document["alternate-locations"] = list(page.alternate_locations)
+    if page.status:
+        status = {"status": page.status}
+        if page.status_reason:
+            status["reason"] = page.status_reason
+        document["project-status"] = status
     return json.dumps(document, indent=None, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def render_project_html(page: ProjectPage) -> bytes:
+def render_project_html(page: ProjectPage, public_url: str = "") -> bytes:
     directory = page_dir(page.name)
     files = [
         {
@@ -77,20 +98,26 @@ def render_project_html(page: ProjectPage) -> bytes:
             "requires_python": f.requires_python,
             "yanked": f.yanked,
             "metadata": f.metadata_sha256 if f.has_metadata else None,
+            "provenance": _provenance(f, directory, public_url),
         }
         for f in page.files
     ]
-    return _environment().get_template("project.html.j2").render(page=page, files=files).encode()
+    return _environment().get_template("project.html.j2").render(page=page, files=files,
+                                                                 api_version=API_VERSION).encode()
 
 
-def render_project(page: ProjectPage) -> dict[str, bytes]:
-    """All three representations of a project page, by file name."""
-    html_bytes = render_project_html(page)
-    return {JSON_PAGE: render_project_json(page), V1_HTML_PAGE: html_bytes, HTML_PAGE: html_bytes}
+def render_project(page: ProjectPage, public_url: str = "") -> dict[str, bytes]:
+    """All three representations of a project page, by file name.
+
+    public_url: the mirror's own base URL, when known; provenance links are then absolute, as PEP 740
+    asks.  Without it every link is relative to the page, and the mirror works wherever it is served.
+    """
+    html_bytes = render_project_html(page, public_url)
+    return {JSON_PAGE: render_project_json(page, public_url), V1_HTML_PAGE: html_bytes, HTML_PAGE: html_bytes}
 
 
 _ROOT_HTML_HEAD = (
-    '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="1.1">\n'
+    '<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" content="1.4">\n'
     "    <title>Simple index</title>\n  </head>\n  <body>\n"
 )
 

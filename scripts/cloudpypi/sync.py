@@ -32,6 +32,7 @@ from cloudpypi import runrecord
 from cloudpypi.config import Config
 from cloudpypi.decide import Asked, Decision, Todo, decide
 from cloudpypi.errors import CloudPyPIError, ConfigError, OriginError, Stopping, UnsafeInput
+from cloudpypi.extras import ApiExtras
 from cloudpypi.fetch import Fetched, FileFetcher
 from cloudpypi.layout import FILES_PREFIX, page_url_path
 from cloudpypi.lock import TargetLock
@@ -76,13 +77,16 @@ class _ProjectJob:
     waiting cost a thread wake-up per file, and a second pool of mostly idle threads.
 
     The job is given what it uses: the transfers to fetch with, the progress to report to, the page
-    store to publish in, a way to run its last step on a worker (``run_later``) and the way its outcome
-    travels back (``deliver``).  It knows nothing of the coordinator.
+    store to publish in, the Simple API 1.4 extras to carry (``extras``: provenance fetched once the
+    files are in, published by the page store with the pages), a way to run its last step on a worker
+    (``run_later``) and the way its outcome travels back (``deliver``).  It knows nothing of the
+    coordinator.
     """
 
     def __init__(self, plan: ProjectPlan, mirror_page: ProjectPage | None, result: ProjectResult,
                  check_target: bool, *, transfers: Transfers, progress: Progress, pages: PageStore,
-                 rewrite: bool, run_later: Callable[[Callable[[], None]], object], deliver: Deliver) -> None:
+                 rewrite: bool, run_later: Callable[[Callable[[], None]], object], deliver: Deliver,
+                 extras: ApiExtras | None = None) -> None:
         self.plan = plan
         self.mirror_page = mirror_page
         self.result = result
@@ -93,6 +97,7 @@ class _ProjectJob:
         self.rewrite = rewrite  # repair: all three pages are written whatever is stored
         self.run_later = run_later
         self.deliver = deliver
+        self.extras = extras
         self.fetched: dict[str, DistFile] = {}
         self.reasons: list[str] = []
         self._left = len(plan.to_fetch)
@@ -146,17 +151,24 @@ class _ProjectJob:
         plan, result = self.plan, self.result
         files = tuple(item if item.key in plan.present else self.fetched[item.key]
                       for item in plan.desired.files if item.key in plan.present or item.key in self.fetched)
+        reasons = self.reasons
+        final = plan.desired.with_files(files)
+        if self.extras is not None:  # provenance: fetched now, published by the page store before the pages
+            final = self.extras.carry(final, self.mirror_page, reasons)
         result.file_count = len(files)
         result.total_bytes = sum(f.size or 0 for f in files)
         result.dropped_keys = list(plan.to_drop)
-        result.kept_keys = [k for f in files for k in ((f.key, f.metadata_key) if f.has_metadata else (f.key,))]
-        reasons = self.reasons
+        result.kept_keys = [k for f in final.files for k in f.stored_keys]
         if reasons:
             result.ok = False
             result.reason = "; ".join(reasons[:5]) + (f"; and {len(reasons) - 5} more" if len(reasons) > 5 else "")
         # repair rewrites all three pages; so does a project whose page was missing or unreadable
-        if self.pages.publish_project(plan.desired.with_files(files), rewrite=self.rewrite or self.mirror_page is None):
-            result.page_written = True
+        try:
+            if self.pages.publish_project(final, rewrite=self.rewrite or self.mirror_page is None):
+                result.page_written = True
+        finally:
+            if self.extras is not None:
+                self.extras.forget(final)
         return result
 
 
@@ -166,7 +178,9 @@ class Syncer:
         self.storage = storage
         self.origin = origin
         self.options = options
-        self.pages = PageStore(storage, config.index_max_age)
+        # the Simple API 1.4 objects (provenance, the JSON API document): published by the page store
+        self.extras = ApiExtras(storage, origin, config.public_url)
+        self.pages = PageStore(storage, config.index_max_age, extra_objects=self.extras, public_url=config.public_url)
         self.report = Report(origin=origin.base, target=storage.url, dry_run=options.dry_run)
         self.progress = Progress(enabled=options.progress)
         self._stop = threading.Event()
@@ -257,7 +271,7 @@ class Syncer:
             return self._dry_run_project(plan, result)
         job = _ProjectJob(plan, mirror_page, result, check_target, transfers=self.transfers, progress=self.progress,
                           pages=self.pages, rewrite=self.options.force, run_later=self._pool.submit,
-                          deliver=self._inbox.put)
+                          deliver=self._inbox.put, extras=self.extras)
         if not plan.to_fetch:
             return job.finish()
         return job

@@ -193,8 +193,10 @@ def test_decide_never_crashes_and_never_serves_outside_simple_or_packages(
     if isinstance(decision, rules.Reply):
         assert decision.status in (301, 404, 405, 406), f"{uri!r}: unexpected status {decision.status}"
         if decision.status == 301:
-            assert decision.location is not None and decision.location.startswith("/simple/")
+            assert decision.location is not None and decision.location.startswith(("/simple/", "/pypi/"))
         return
     key = decision.key
-    assert key is not None and (key.startswith("simple/") or key.startswith("packages/")), f"{uri!r} -> {key!r}"
+    assert key is not None and key.startswith(("simple/", "packages/", "pypi/")), f"{uri!r} -> {key!r}"
+    if key.startswith("pypi/"):
+        assert key.count("/") == 2 and key.endswith("/json"), f"{uri!r} -> {key!r}: only JSON API documents"
     assert ".." not in key.split("/") and "" not in key.split("/"), f"{uri!r} -> unsafe key {key!r}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloudpypi.config import Config
-from cloudpypi.layout import JSON_PAGE, PAGE_CONTENT_TYPES, page_keys
+from cloudpypi.layout import JSON_PAGE, PAGE_CONTENT_TYPES, page_keys, project_extra_keys
 from cloudpypi.model import DistFile, ProjectPage
 from cloudpypi.pages import PageStore
 from cloudpypi.storage.folder import FolderStorage
@@ -67,7 +67,7 @@ def test_an_unchanged_page_is_not_written_again_unless_rewrite(tmp_path: Path) -
     assert store.publish_project(page(serial=8)), "expected a changed page to be written"
 
 
-def test_removing_a_project_deletes_its_json_page_last(tmp_path: Path) -> None:
+def test_removing_a_project_deletes_its_extra_objects_then_its_json_page_last(tmp_path: Path) -> None:
     storage = RecordingStorage(tmp_path)
     store = PageStore(storage, 60)
     store.publish_project(page())
@@ -75,7 +75,8 @@ def test_removing_a_project_deletes_its_json_page_last(tmp_path: Path) -> None:
 
     store.remove_project("demo")
 
-    assert storage.log == [("delete", key) for key in reversed(page_keys("demo").values())], storage.log
+    expected = [*project_extra_keys("demo"), *reversed(page_keys("demo").values())]
+    assert storage.log == [("delete", key) for key in expected], storage.log
     assert not store.has_pages("demo") and store.read("demo") is None
 
 

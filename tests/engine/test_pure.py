@@ -136,9 +136,9 @@ def test_rendered_pages_escape_and_carry_pep_691_and_503_data():
     assert 'data-yanked="bad &#34;q&#34; &lt;x&gt;"' in html
     assert f'data-core-metadata="sha256={"cd" * 32}"' in html and "data-dist-info-metadata" in html
     assert 'href="../../packages/aa/bb/foo-1.0.tar.gz#sha256=' in html
-    assert '<meta name="pypi:repository-version" content="1.1">' in html
+    assert '<meta name="pypi:repository-version" content="1.4">' in html
     data = json.loads(render_project_json(page))
-    assert data["meta"] == {"api-version": "1.1", "_last-serial": 42}
+    assert data["meta"] == {"api-version": "1.4", "_last-serial": 42}
     (entry,) = data["files"]
     assert entry["url"] == "../../packages/aa/bb/foo-1.0.tar.gz" and entry["size"] == 10
     assert entry["core-metadata"] == {"sha256": "cd" * 32} and entry["yanked"] == 'bad "q" <x>'

@@ -4,6 +4,7 @@
 //    (Accept with q-values, or ?format=), so the cache key is the object and Accept need not be in it;
 //  - 301s a non-normalized name (PEP 503) or a missing trailing slash, keeping the query string;
 //  - passes /packages/... unchanged;
+//  - serves /pypi/<name>/json (the legacy JSON API, a stored object), 301 to the normalized name;
 //  - answers 404 for anything else (/, bucket listing, .cloudpypi/ state, traversal) and 406 when
 //    nothing acceptable can be served.
 // The same rules live in scripts/cloudpypi/edge/rules.py; tests/edge/cases.json checks both.
@@ -169,6 +170,14 @@ function route(event) {
   var suffix = query ? '?' + query : '';
   if (segs[1] === 'packages') {
     if (segs.length < 3 || segs[segs.length - 1] === '') { return respond(404, 'Not Found'); }
+    return request;
+  }
+  if (segs[1] === 'pypi') {
+    if (segs.length !== 4 || segs[3] !== 'json' || !NAME_RE.test(segs[2])) { return respond(404, 'Not Found'); }
+    var project = segs[2].toLowerCase().replace(/[-_.]+/g, '-');
+    if (project !== segs[2]) { return redirect('/pypi/' + project + '/json' + suffix); }
+    request.uri = '/pypi/' + project + '/json';
+    request.querystring = {};
     return request;
   }
   if (segs[1] !== 'simple') { return respond(404, 'Not Found'); }

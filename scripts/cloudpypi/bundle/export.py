@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from cloudpypi.bundle.manifest import MANIFEST_NAME, Manifest, Member, ProjectEntry
 from cloudpypi.errors import BundleRefused, CloudPyPIError
-from cloudpypi.layout import JSON_PAGE, page_keys
+from cloudpypi.layout import JSON_PAGE, page_keys, project_extra_keys
 from cloudpypi.pages import UNREADABLE, parse_mirror_json
 from cloudpypi.plan import file_keys
 from cloudpypi.state import State
@@ -120,6 +120,10 @@ def export_bundle(storage: Storage, state: State, since: int, out: BinaryIO, *, 
                     continue
                 carried.add(item.key)
                 members.append(_add_object(tar, storage, item))
+            for key in project_extra_keys(entry.name):  # the JSON API document, if any: before the pages
+                raw = storage.read_bytes(key)
+                if raw is not None:
+                    pending_pages.append((key, raw))
             for page, key in page_keys(entry.name).items():
                 pending_pages.append((key, pages[page]))
             projects.append(entry)

@@ -1,15 +1,16 @@
 """Applying a bundle: check every member first, then publish in the crash-safe order.
 
 1. The bundle alone (nothing in the target is touched): each tar member must be a plain file whose name
-   is a storage key under ``packages/`` or ``simple/<project>/``, the manifest must be the last member,
-   and the members must be exactly those the manifest lists, with its sizes and sha256 digests.  A
-   truncated bundle, a member that fails its hash, a link, a device or a path that could leave the
-   target is refused here.
+   is a storage key under ``packages/``, ``simple/<project>/`` or ``pypi/<project>/json``, the
+   manifest must be the last member, and the members must be exactly those the manifest lists, with
+   its sizes and sha256 digests.  A truncated bundle, a member that fails its hash, a link, a device
+   or a path that could leave the target is refused here.
 2. The bundle against the target: it must follow the target's serial (no gap, not older), and every
    file a carried page links must be in the bundle (with the page's digest) or already in the target.
-3. Under the target's lock: files (each hashed again as it is copied), then each project's pages
-   (``index.v1_json`` last), removals (files scheduled for deletion after the grace period, as a sync
-   does), the root index, then the state.  Killed at any point, the import can simply be run again.
+3. Under the target's lock: files (each hashed again as it is copied), then each project's JSON API
+   document and pages (``index.v1_json`` last), removals (files scheduled for deletion after the grace
+   period, as a sync does), the root index, then the state.  Killed at any point, the import can
+   simply be run again.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from cloudpypi.bundle.manifest import (
     parse_manifest,
 )
 from cloudpypi.errors import BundleRefused
-from cloudpypi.layout import is_file_key, is_page_area, json_page_key, page_keys
+from cloudpypi.layout import is_file_key, is_page_area, json_page_key, page_keys, project_extra_keys, split_json_api_key
 from cloudpypi.lock import TargetLock
 from cloudpypi.model import ProjectPage, ProjectResult
 from cloudpypi.pages import UNREADABLE, PageStore, parse_mirror_json
@@ -153,7 +154,7 @@ def _verify(path: Path, tar: tarfile.TarFile) -> Bundle:
             continue
         if key in seen:
             raise BundleRefused(f"member {key} appears twice in the bundle")
-        if is_page_area(key) and member.size > MAX_PAGE_BYTES:
+        if (is_page_area(key) or split_json_api_key(key) is not None) and member.size > MAX_PAGE_BYTES:
             raise BundleRefused(f"page {key} is {member.size} bytes, over the {MAX_PAGE_BYTES}-byte limit")
         source = tar.extractfile(member)
         assert source is not None
@@ -338,9 +339,12 @@ class Importer:
             state.schedule_deletions(dropped, now + self.deletion_grace)
             state.cancel_deletions(keys)
         state.flush_batch()
-        # the bundle's bytes, each form only when it differs, index.v1_json last (as the sync writes them)
+        # the bundle's bytes, each only when it differs: the JSON API document (when carried) before the
+        # pages, index.v1_json last (as the sync writes them)
         raw = {form: self.bundle.read_small(key) for form, key in page_keys(name).items()}
-        self.result.pages_written += self.pages.publish_rendered(name, raw)
+        extras = [(key, self.bundle.read_small(key), content_type_for(key))
+                  for key in project_extra_keys(name) if self.manifest.member(key) is not None]
+        self.result.pages_written += self.pages.publish_rendered(name, raw, extras)
         # Recorded (and journaled) even when the pages were there already (an import killed before this
         # point): this mirror passes the change on in its own bundles.
         state.record(ProjectResult(name=name, serial=serial, page_written=True, file_count=files, total_bytes=size,
@@ -353,7 +357,7 @@ class Importer:
         if not known:
             return
         state.schedule_removal(removal_keys(self._current_page(name)), now + self.deletion_grace)
-        self.pages.remove_project(name)
+        self.pages.remove_project(name)  # the JSON API document, then the pages, JSON page last
         state.forget_project(name)
         self.result.removed += 1
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloudpypi.errors import BundleRefused
-from cloudpypi.layout import FILES_PREFIX, HTML_PAGE, page_dir, page_keys, split_page_key
+from cloudpypi.layout import FILES_PREFIX, HTML_PAGE, page_dir, page_keys, split_json_api_key, split_page_key
 from cloudpypi.model import checked_project_name
 
 FORMAT = "cloudpypi-bundle"
@@ -98,9 +98,10 @@ class Manifest:
 def member_key(name: object) -> str:
     """The storage key a member name stands for; anything else is refused.
 
-    Only two shapes are accepted: ``packages/<safe segments>`` (a file or its .metadata) and
-    ``simple/<normalized project name>/<page>``.  No absolute path, no ``.``/``..``, no backslash,
-    no state (``.cloudpypi/``), nothing outside those two areas.
+    Only three shapes are accepted: ``packages/<safe segments>`` (a file, its .metadata or its
+    provenance), ``simple/<normalized project name>/<page>`` and ``pypi/<normalized project name>/json``
+    (the JSON API document).  No absolute path, no ``.``/``..``, no backslash, no state
+    (``.cloudpypi/``), nothing outside those areas.
     """
     if not isinstance(name, str) or not name or len(name) > MAX_KEY_LENGTH:
         raise BundleRefused(f"member name {name!r} is not a storage key")
@@ -108,14 +109,16 @@ def member_key(name: object) -> str:
     if name.startswith(FILES_PREFIX) and len(parts) >= 2 and all(_SAFE_SEGMENT.match(p) for p in parts[1:]):
         return name
     page = split_page_key(name)
-    if page is not None and page[0] is not None:
+    project = page[0] if page is not None else split_json_api_key(name)
+    if project is not None:
         try:
-            normalized = checked_project_name(page[0])
+            normalized = checked_project_name(project)
         except Exception:  # UnsafeInput: reported as a refusal of the bundle
             normalized = None
-        if normalized == page[0]:
+        if normalized == project:
             return name
-    raise BundleRefused(f"member {name!r} is outside packages/ and simple/<project>/: it could escape the target")
+    raise BundleRefused(f"member {name!r} is outside packages/, simple/<project>/ and pypi/<project>/json: "
+                        "it could escape the target")
 
 
 def _int(value: Any, what: str, *, optional: bool = False) -> int | None:

@@ -14,6 +14,8 @@ Rules (see docs/edge.md):
   ``Accept``.  No ``Accept`` at all means ``text/html``.  Nothing acceptable: 406.
 * A name that is not PEP 503-normalized, or a missing trailing slash, gets a 301 (query kept).
 * ``/packages/<path>`` passes unchanged (query kept).
+* ``/pypi/<name>/json`` (the legacy JSON API) is served from the stored ``pypi/<name>/json`` object,
+  query cleared; a name that is not normalized gets a 301 (query kept).  Accept plays no part.
 * Anything else is 404: ``/``, ``/.cloudpypi/...``, other names under ``/simple/<name>/``,
   traversal (``.``/``..`` segments, encoded or not), empty segments, backslashes, NUL, malformed or
   double percent-encoding.  Methods other than GET and HEAD: 405.
@@ -28,10 +30,13 @@ from urllib.parse import unquote_to_bytes
 from cloudpypi.layout import (
     FILES_PREFIX,
     HTML_PAGE,
+    JSON_API_DOC,
+    JSON_API_PREFIX,
     JSON_PAGE,
     PAGE_MEDIA_TYPES,
     PAGES_PREFIX,
     V1_HTML_PAGE,
+    json_api_key,
     page_url_path,
 )
 
@@ -48,6 +53,7 @@ OFFERS: tuple[tuple[str, str], ...] = (
 PAGE_NAMES = frozenset(page for _, page in OFFERS)
 _PAGES_AREA = PAGES_PREFIX.rstrip("/")  # "simple": the first segment of every page's path
 _FILES_AREA = FILES_PREFIX.rstrip("/")  # "packages"
+_JSON_API_AREA = JSON_API_PREFIX.rstrip("/")  # "pypi": the legacy JSON API, /pypi/<name>/json
 _ALIASES = {
     "application/vnd.pypi.simple.latest+json": JSON_TYPE,
     "application/vnd.pypi.simple.latest+html": V1_HTML_TYPE,
@@ -203,6 +209,13 @@ def decide(method: str, uri: str, query: str = "", accept: str | None = None) ->
         if len(segments) < 3 or segments[-1] == "":
             return NOT_FOUND
         return Rewrite(uri, canonical_query)
+    if segments[1] == _JSON_API_AREA:
+        if len(segments) != 4 or segments[3] != JSON_API_DOC or not is_valid_name(segments[2]):
+            return NOT_FOUND
+        name = normalize_name(segments[2])
+        if name != segments[2]:
+            return Reply(301, {"location": "/" + json_api_key(name) + suffix})
+        return Rewrite("/" + json_api_key(name), "")
     if segments[1] != _PAGES_AREA:
         return NOT_FOUND
     if len(segments) == 2:

@@ -253,6 +253,42 @@ class Corpus:
             release.yanked, release.yanked_reason = False, ""
             return self._log(proj.name, release.version, "unyank release")
 
+    # ---- Simple API 1.4 (PEP 740 provenance, PEP 792 status, PEP 708 tracks) ----------------------------
+
+    def add_provenance(self, project: str, filename: str, data: bytes | None = None) -> int:
+        """Publish a provenance object for one file (default: a deterministic stand-in of the real shape)."""
+        from .model import provenance_object
+
+        with self.lock:
+            proj = self.project(project)
+            for release in proj.releases.values():
+                if filename in release.files:
+                    if data is None:
+                        art = self.store.get(self.spec_for(proj, release, release.files[filename]))
+                        data = provenance_object(proj.name, filename, art.sha256)
+                    proj.provenance[filename] = data
+                    return self._log(proj.name, release.version, f"add provenance {filename}")
+            raise KeyError(f"fake origin has no file {filename!r} in {proj.name}")
+
+    def set_status(self, project: str, status: str | None, reason: str = "") -> int:
+        """PEP 792: archived, quarantined (the page then lists no files), deprecated, active, or None."""
+        with self.lock:
+            proj = self.project(project)
+            proj.status, proj.status_reason = status, reason
+            return self._log(proj.name, None, f"set status {status}")
+
+    def set_tracks(self, project: str, tracks: Sequence[str] = (), alternate_locations: Sequence[str] = ()) -> int:
+        """PEP 708 meta.tracks and alternate-locations of a project page."""
+        with self.lock:
+            proj = self.project(project)
+            proj.tracks, proj.alternate_locations = tuple(tracks), tuple(alternate_locations)
+            return self._log(proj.name, None, "set tracks")
+
+    def provenance_at(self, project: str, filename: str) -> bytes | None:
+        with self.lock:
+            proj = self.projects.get(normalize(project))
+            return None if proj is None else proj.provenance.get(filename)
+
     def touch(self, project: str) -> int:
         """Bump the project's serial without changing its content (like a description edit)."""
         with self.lock:

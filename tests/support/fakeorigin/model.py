@@ -81,6 +81,11 @@ class Project:
     name: str  # display name, as uploaded
     releases: dict[str, Release] = field(default_factory=dict)
     last_serial: int = 0
+    status: str | None = None  # PEP 792: archived, quarantined, deprecated (None: the page states none)
+    status_reason: str = ""
+    tracks: tuple[str, ...] = ()  # PEP 708
+    alternate_locations: tuple[str, ...] = ()
+    provenance: dict[str, bytes] = field(default_factory=dict)  # PEP 740 objects by filename
 
     @property
     def normalized(self) -> str:
@@ -99,6 +104,19 @@ class ChangelogEntry:
 
     def as_list(self) -> list[object]:
         return [self.name, self.version, self.timestamp, self.action, self.serial]
+
+
+def provenance_object(project: str, filename: str, sha256: str) -> bytes:
+    """A deterministic stand-in for a PEP 740 provenance object: the right shape, no real signatures."""
+    import json
+
+    bundle = {"version": 1, "attestation_bundles": [{
+        "publisher": {"kind": "GitHub", "repository": f"example/{normalize(project)}", "workflow": "release.yml"},
+        "attestations": [{"version": 1, "verification_material": {"certificate": "TUlJ", "transparency_entries": []},
+                          "envelope": {"statement": "e30=", "signature": "c2ln"},
+                          "subject": {"name": filename, "digest": {"sha256": sha256}}}],
+    }]}
+    return json.dumps(bundle, indent=2).encode()
 
 
 def wheel_filename(name: str, version: str, tag: str) -> str:

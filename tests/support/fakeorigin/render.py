@@ -17,7 +17,7 @@ from .model import Project, normalize
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML = "text/html"
-API_VERSION = "1.1"
+API_VERSION = "1.4"
 
 _ALIASES = {
     JSON_V1: JSON_V1,
@@ -66,10 +66,19 @@ def _version_key(version: str) -> tuple[int, Any]:
         return (1, version)
 
 
-def file_entries(corpus: Corpus, project: Project, files_url: str) -> list[dict[str, Any]]:
-    """PEP 691 file entries, in release then upload order, with patches and raw entries applied."""
+def provenance_path(project: Project, version: str, filename: str) -> str:
+    """Where the index host serves a file's provenance, as pypi.org's integrity API does."""
+    return f"/integrity/{project.normalized}/{version}/{filename}/provenance"
+
+
+def file_entries(corpus: Corpus, project: Project, files_url: str, index_url: str = "") -> list[dict[str, Any]]:
+    """PEP 691 file entries, in release then upload order, with patches and raw entries applied.
+
+    A quarantined project (PEP 792) lists no files, as pypi.org's index does."""
     entries: list[dict[str, Any]] = []
     patches = corpus.overrides.patched_entries
+    if project.status == "quarantined":
+        return entries
     for release in sorted(project.releases.values(), key=lambda r: _version_key(r.version)):
         for dist in release.files.values():
             spec = corpus.spec_for(project, release, dist)
@@ -87,6 +96,8 @@ def file_entries(corpus: Corpus, project: Project, files_url: str) -> list[dict[
                 "upload-time": dist.upload_time,
                 "yanked": yanked,
             }
+            if dist.filename in project.provenance:
+                entry["provenance"] = index_url.rstrip("/") + provenance_path(project, release.version, dist.filename)
             entry.update(patches.get((project.normalized, dist.filename), {}))
             entries.append(entry)
     return entries
@@ -95,14 +106,35 @@ def file_entries(corpus: Corpus, project: Project, files_url: str) -> list[dict[
 def project_json(
     project: Project, serial: int, entries: list[dict[str, Any]], raw: list[dict[str, Any]]
 ) -> bytes:
-    versions = sorted(project.releases, key=_version_key)
-    doc = {
-        "meta": {"_last-serial": serial, "api-version": API_VERSION},
+    versions = [] if project.status == "quarantined" else sorted(project.releases, key=_version_key)
+    meta: dict[str, Any] = {"_last-serial": serial, "api-version": API_VERSION}
+    if project.tracks:
+        meta["tracks"] = list(project.tracks)
+    doc: dict[str, Any] = {
+        "meta": meta,
         "name": project.normalized,
         "versions": versions,
         "files": entries + raw,
     }
+    if project.alternate_locations:
+        doc["alternate-locations"] = list(project.alternate_locations)
+    if project.status:
+        doc["project-status"] = {"status": project.status, **({"reason": project.status_reason}
+                                                               if project.status_reason else {})}
     return json.dumps(doc).encode()
+
+
+def _pypi_meta(project: Project) -> list[str]:
+    """The PEP 792 and PEP 708 <meta> tags of a project page."""
+    tags = []
+    if project.status:
+        tags.append(f'    <meta name="pypi:project-status" content="{_attr(project.status)}">')
+        if project.status_reason:
+            tags.append(f'    <meta name="pypi:project-status-reason" content="{_attr(project.status_reason)}">')
+    tags.extend(f'    <meta name="pypi:tracks" content="{_attr(url)}">' for url in project.tracks)
+    tags.extend(f'    <meta name="pypi:alternate-locations" content="{_attr(url)}">'
+                for url in project.alternate_locations)
+    return tags
 
 
 def _attr(value: Any) -> str:
@@ -126,6 +158,8 @@ def anchor(entry: dict[str, Any]) -> str:
     yanked = entry.get("yanked")
     if yanked:
         attrs.append(f'data-yanked="{_attr(yanked if isinstance(yanked, str) else "")}"')
+    if entry.get("provenance"):
+        attrs.append(f'data-provenance="{_attr(entry["provenance"])}"')
     return f"<a {' '.join(attrs)}>{html.escape(str(entry.get('filename', '')))}</a><br />"
 
 
@@ -137,6 +171,7 @@ def project_html(
         "<html>",
         "  <head>",
         f'    <meta name="pypi:repository-version" content="{API_VERSION}">',
+        *_pypi_meta(project),
         f"    <title>Links for {html.escape(project.normalized)}</title>",
         "  </head>",
         "  <body>",

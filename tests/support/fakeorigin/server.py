@@ -282,6 +282,8 @@ class IndexHandler(_Handler):
             if method != "POST":
                 return text_response(405, "xmlrpc", "XML-RPC needs POST\n", Allow="POST")
             return origin.xmlrpc(body)
+        if path.startswith("/integrity/") and path.endswith("/provenance"):
+            return origin.provenance(path)
         if path.startswith("/pypi/") and path.endswith("/json"):
             return origin.json_api(path[len("/pypi/") : -len("/json")].strip("/"))
         if method not in ("GET", "HEAD"):
@@ -532,7 +534,7 @@ class OriginServer:
             return text_response(404, "project", f"no project {normalized}\n")
 
         def build() -> tuple[bytes, int]:
-            entries = render.file_entries(self.corpus, project, self.files_url)
+            entries = render.file_entries(self.corpus, project, self.files_url, self.url)
             raw = self.corpus.overrides.raw_entries.get(normalized, [])
             if fmt == render.JSON_V1:
                 return render.project_json(project, project.last_serial, entries, [e for e, _ in raw]), 0
@@ -541,13 +543,23 @@ class OriginServer:
         body, _ = self._cached((normalized, fmt), build)
         return self._page("project", fmt, body, project.last_serial)
 
+    def provenance(self, path: str) -> Response:
+        """PEP 740 provenance objects, served from the index host as pypi.org's integrity API does."""
+        parts = path.split("/")  # "", "integrity", project, version, filename, "provenance"
+        if len(parts) != 6:
+            return text_response(404, "provenance", "not found\n")
+        data = self.corpus.provenance_at(parts[2], unquote(parts[4]))
+        if data is None:
+            return text_response(404, "provenance", "not found\n")
+        return Response(200, "provenance", {"Content-Type": "application/json"}, data)
+
     def json_api(self, name: str) -> Response:
         """Legacy /pypi/<name>/json (bandersnatch reads it); files only, minimal info."""
         project = self.corpus.snapshot(normalize(unquote(name)))
         if project is None:
             return text_response(404, "json_api", "not found\n")
         releases: dict[str, list[dict[str, Any]]] = {}
-        entries = render.file_entries(self.corpus, project, self.files_url)
+        entries = render.file_entries(self.corpus, project, self.files_url, self.url)
         by_name = {e["filename"]: e for e in entries}
         for version in sorted(project.releases, key=render._version_key):
             release = project.releases[version]
