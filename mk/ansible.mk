@@ -1,7 +1,8 @@
 # The AWS side of the Ansible work: lint and tests (docs/ansible-aws.md).
-ANSIBLE_AWS_ROLES := roles/mirror_bucket roles/mirror_cdn roles/mirror_iam roles/devserver_instance \
-	roles/cost_budget roles/monitoring
-ANSIBLE_AWS_PLAYBOOKS := playbooks/aws.yml playbooks/teardown.yml playbooks/site.yml
+ANSIBLE_AWS_ROLES := roles/mirror_bucket roles/mirror_cdn roles/example_cdn roles/mirror_iam \
+	roles/devserver_instance roles/cost_budget roles/monitoring roles/sandbox_mirror_cdn \
+	roles/sandbox_example_cdn roles/sandbox_cost_budget roles/sandbox_devserver_instance
+ANSIBLE_AWS_PLAYBOOKS := playbooks/aws.yml playbooks/teardown.yml playbooks/site.yml playbooks/group_vars
 ANSIBLE_AWS_YAMLLINT := $(if $(wildcard .yamllint),.yamllint,tests/ansible_aws/yamllint.yml)
 
 .PHONY: lint-ansible test-ansible-aws

@@ -39,8 +39,17 @@ def moto() -> Iterator[MotoServer]:
         yield server
 
 
+MOTO_STAND_INS = """
+cloudpypi_cdn_role: sandbox_mirror_cdn
+cloudpypi_example_cdn_role: sandbox_example_cdn
+cloudpypi_budget_role: sandbox_cost_budget
+cloudpypi_devserver_instance_role: sandbox_devserver_instance
+"""
+
+
 def shipped_inventory_copy(tmp_path: Path, sync_service_extra: str = "", *, full: bool = True) -> Path:
-    """inventory/aws as shipped, with its closure settings removed (full=True: an unfiltered pypi.org mirror)."""
+    """inventory/aws as shipped, with its closure settings removed (full=True: an unfiltered pypi.org mirror) and
+    the sandbox's stand-ins named for what moto lacks."""
     inventory = tmp_path / "inventory"
     shutil.copytree(ROOT / "inventory" / "aws", inventory)
     settings = inventory / "group_vars" / "devserver" / "sync_service.yml"
@@ -49,6 +58,9 @@ def shipped_inventory_copy(tmp_path: Path, sync_service_extra: str = "", *, full
         text = re.sub(r"(?m)^sync_service_closure_\w+:.*(\n\s+-.*)*\n?", "", text)
         assert not re.search(r"(?m)^sync_service_closure", text), text
     settings.write_text(text + sync_service_extra, encoding="utf-8")
+    # moto lacks parts of CloudFront and Budgets: the AWS plays run the sandbox's stand-ins there.
+    with (inventory / "group_vars" / "aws_resources.yml").open("a", encoding="utf-8") as out:
+        out.write(MOTO_STAND_INS)
     return inventory
 
 

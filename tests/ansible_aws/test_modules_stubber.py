@@ -919,7 +919,7 @@ def test_an_endpoint_without_the_api_gets_an_actionable_hint(cloudfront):
     stubber.add_client_error("list_cache_policies", "404", "Not Found", http_status_code=404)
     with pytest.raises(ClientError) as caught:
         cloudfront_named.find_id(client, cloudfront_named.CACHE_POLICY, "cloudpypi-simple")
-    assert "cloudpypi_moto_compat: true" in unsupported_hint(caught.value), "expected the moto hint for a 404 API"
+    assert "roles/sandbox_* stand-ins" in unsupported_hint(caught.value), "expected the moto hint for a 404 API"
     stubber.add_client_error("list_cache_policies", "AccessDenied", http_status_code=403)
     with pytest.raises(ClientError) as denied:
         cloudfront_named.find_id(client, cloudfront_named.CACHE_POLICY, "cloudpypi-simple")

@@ -12,11 +12,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-AWS_ROLES = ("mirror_bucket", "mirror_cdn", "mirror_iam", "devserver_instance", "cost_budget", "monitoring")
+AWS_ROLES = ("mirror_bucket", "mirror_cdn", "example_cdn", "mirror_iam", "devserver_instance", "cost_budget",
+             "monitoring")
+# The sandbox's stand-ins for what moto lacks (inventory/sandbox names them).
+SANDBOX_ROLES = ("sandbox_mirror_cdn", "sandbox_example_cdn", "sandbox_cost_budget", "sandbox_devserver_instance")
 AWS_PLAYBOOKS = ("playbooks/aws.yml", "playbooks/teardown.yml", "playbooks/site.yml")
 YAML_PATHS = (
-    *(f"roles/{role}" for role in AWS_ROLES),
+    *(f"roles/{role}" for role in AWS_ROLES + SANDBOX_ROLES),
     *AWS_PLAYBOOKS,
+    "playbooks/group_vars",
     "inventory/aws/group_vars/aws_resources.yml",
     "collections/ansible_collections/cloudpypi",
     "tests/ansible_aws",

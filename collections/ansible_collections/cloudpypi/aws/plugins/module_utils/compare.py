@@ -123,7 +123,7 @@ def unsupported_hint(error: Exception) -> str:
     code = str(response.get("Error", {}).get("Code", ""))
     if status == 404 and code in ("404", "NotFound", "Not Found"):
         return (
-            " (the endpoint does not implement this API; against moto, the sandbox's inventory sets "
-            "cloudpypi_moto_compat: true, which leaves these resources out; see docs/ansible-aws.md)"
+            " (the endpoint does not implement this API; against moto, the sandbox's inventory names the "
+            "roles/sandbox_* stand-ins, which leave these resources out; see docs/ansible-aws.md)"
         )
     return ""
