@@ -19,6 +19,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 
+# The sandbox fixtures are session-wide, so tests/sandbox and tests/fabric share one sandbox host.
+pytest_plugins = ("support.sandboxfixtures",)
+
+
 @pytest.fixture(scope="session")
 def moto():
     """A real moto server on a free loopback port (session-wide; tests make their own buckets)."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from closure.graph import PLATFORMS, PYTHONS, build_corpus, closure_table
+from support.cli import run_cli
 from support.fakeorigin import OriginServer, running_origin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,13 +30,6 @@ def write_config(path: Path, origin: str, target: str, closure: dict[str, object
     lines += [f"{key} = {value(v)}" for key, v in closure.items()]
     path.write_text("\n".join(lines) + "\n")
     return path
-
-
-def cloudpypi(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = dict(env or os.environ)
-    base["PYTHONPATH"] = str(ROOT / "scripts")
-    return subprocess.run([sys.executable, "-m", "cloudpypi", *args], capture_output=True, text=True, env=base,
-                          timeout=300)
 
 
 def interpreter(version: str) -> str | None:
@@ -106,7 +100,7 @@ def mirror(origin: OriginServer, tmp_path_factory: pytest.TempPathFactory) -> Mi
     root = base / "mirror"
     config = write_config(base / "mirror.toml", origin.url, str(root), closure_table())
     report = base / "report.json"
-    result = cloudpypi("sync", "--config", str(config), "--report", str(report), "--no-progress")
+    result = run_cli("sync", "--config", str(config), "--report", str(report), "--no-progress")
     return Mirror(root, config, origin, result, json.loads(report.read_text()) if report.exists() else {})
 
 

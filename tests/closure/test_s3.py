@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from closure.conftest import Mirror, cloudpypi, isolated_env, uv, write_config
+from closure.conftest import Mirror, isolated_env, uv, write_config
 from closure.graph import INSTALLABLE, closure_table
+from support.cli import run_cli
 from support.motoserver import MotoServer
 
 pytestmark = [pytest.mark.moto, pytest.mark.slow]
@@ -36,7 +37,7 @@ def s3_mirror(moto: MotoServer, mirror: Mirror,
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             patch.delenv(key, raising=False)
         config = write_config(tmp_path / "s3.toml", mirror.origin.url, f"s3://{bucket}/pypi", closure_table())
-        result = cloudpypi("sync", "--config", str(config), "--no-progress", env=env)
+        result = run_cli("sync", "--config", str(config), "--no-progress", env=env)
         yield f"s3://{bucket}/pypi", result
 
 

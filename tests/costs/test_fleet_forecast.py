@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from cloudpypi.costs.fleet import FleetPlan, FleetPrices, first_sync
 from cloudpypi.costs.prices import load_prices
 from cloudpypi.errors import ConfigError
+from support.cli import run_cli
 
 TB = 10**12
 
@@ -57,8 +56,7 @@ def test_forecast_counts_the_fleets_first_sync_in_the_first_month(tmp_path):
     config.write_text('[mirror]\norigin = "https://pypi.org"\ntarget = "s3://mirror"\n')
 
     def forecast(*extra: str) -> dict:
-        proc = subprocess.run([sys.executable, "-m", "cloudpypi", "forecast", "--config", str(config), "--no-state",
-                               "--json", "--budget", "100000", *extra], capture_output=True, text=True, check=False)
+        proc = run_cli("forecast", "--config", str(config), "--no-state", "--json", "--budget", "100000", *extra)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 

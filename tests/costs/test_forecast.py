@@ -8,9 +8,6 @@ Intelligent-Tiering in the cost model.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +20,7 @@ from cloudpypi.costs.forecast import Deployment, MirrorSize, forecast, render_li
 from cloudpypi.costs.model import forecast_mirror_cost, intelligent_tiering_storage, to_gb
 from cloudpypi.costs.prices import load_prices
 from cloudpypi.costs.sizing import PlanCache, cache_key, mirror_size, plan_filtered
+from support.cli import run_cli
 from support.fakeorigin import OriginServer, running_origin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +31,6 @@ PRICES = load_prices()
 def origin() -> Iterator[OriginServer]:
     with running_origin(build_corpus(), host="127.0.0.1") as server:
         yield server
-
-
-def cloudpypi(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "scripts"))
-    return subprocess.run([sys.executable, "-m", "cloudpypi", *args], capture_output=True, text=True, env=env,
-                          input=stdin, timeout=300, check=False)
 
 
 def toml(origin: str, target: str, *, closure: dict[str, object] | None = None,
@@ -82,15 +74,15 @@ def test_a_pypi_mirror_with_filters_but_no_project_list_is_priced_at_the_totals_
 def test_the_cli_exits_3_over_the_budget_and_0_within_it(tmp_path: Path) -> None:
     config = tmp_path / "full.toml"
     config.write_text('[mirror]\norigin = "https://pypi.org"\ntarget = "./nowhere"\n')
-    over = cloudpypi("forecast", "--config", str(config), "--budget", "500", "--no-state")
+    over = run_cli("forecast", "--config", str(config), "--budget", "500", "--no-state")
     assert over.returncode == 3, over.stderr
     assert "is over the budget of $500.00 a month (USD)" in over.stdout
-    within = cloudpypi("forecast", "--config", str(config), "--budget", "2000", "--no-state", "--json")
+    within = run_cli("forecast", "--config", str(config), "--budget", "2000", "--no-state", "--json")
     assert within.returncode == 0, within.stderr
     data = json.loads(within.stdout)
     assert data["over_budget"] is False and data["budget_usd"] == "2000.00"
     assert Decimal(data["monthly_usd"]) > 500 and data["size"]["source"] == "published totals"
-    bad = cloudpypi("forecast", "--config", str(config), "--budget", "lots")
+    bad = run_cli("forecast", "--config", str(config), "--budget", "lots")
     assert bad.returncode == 2 and "--budget: expected a number of USD" in bad.stderr
 
 
@@ -100,12 +92,12 @@ def test_the_cli_exits_3_over_the_budget_and_0_within_it(tmp_path: Path) -> None
 def test_a_closure_is_forecast_from_a_dry_run_plan_that_is_cached_by_config(origin: OriginServer,
                                                                            tmp_path: Path) -> None:
     text = toml(origin.url, str(tmp_path / "mirror"), closure=closure_table())
-    dry = cloudpypi("closure", "--dry-run", "--json", "--config", _write(tmp_path, text))
+    dry = run_cli("closure", "--dry-run", "--json", "--config", _write(tmp_path, text))
     expected = json.loads(dry.stdout)["totals"]
     origin.reset_counters()
     cache = tmp_path / "cache"
-    first = cloudpypi("forecast", "--config", "-", "--budget", "500", "--cache-dir", str(cache), "--json",
-                      stdin=text)
+    first = run_cli("forecast", "--config", "-", "--budget", "500", "--cache-dir", str(cache), "--json",
+                    input=text)
     assert first.returncode == 0, first.stderr
     data = json.loads(first.stdout)
     assert data["size"]["source"] == "plan" and "dry-run plan of the closure" in data["size"]["detail"]
@@ -117,19 +109,19 @@ def test_a_closure_is_forecast_from_a_dry_run_plan_that_is_cached_by_config(orig
     assert len(list(cache.glob("*.json"))) == 1
 
     origin.reset_counters()
-    again = cloudpypi("forecast", "--config", "-", "--budget", "500", "--cache-dir", str(cache), "--json",
-                      stdin=text)
+    again = run_cli("forecast", "--config", "-", "--budget", "500", "--cache-dir", str(cache), "--json",
+                    input=text)
     cached = json.loads(again.stdout)
     assert origin.counters.total() == 0, "the second forecast of the same config reads the cache, not the origin"
     assert "cached" in cached["size"]["detail"] and cached["size"]["bytes"] == expected["bytes"]
 
     changed = text.replace('"3.11", ', "")
-    cloudpypi("forecast", "--config", "-", "--cache-dir", str(cache), stdin=changed)
+    run_cli("forecast", "--config", "-", "--cache-dir", str(cache), input=changed)
     assert origin.counters.total("project") > 0, "another closure is planned again"
     assert len(list(cache.glob("*.json"))) == 2
 
     origin.reset_counters()
-    cloudpypi("forecast", "--config", "-", "--cache-dir", str(cache), "--refresh", stdin=text)
+    run_cli("forecast", "--config", "-", "--cache-dir", str(cache), "--refresh", input=text)
     assert origin.counters.total("project") > 0, "--refresh plans again"
 
 
@@ -146,13 +138,13 @@ def test_closure_files_given_on_the_command_line_replace_the_configs_paths(origi
     requirements.write_text("app\n")
     table = closure_table(requirements=[], requirements_files=["/etc/cloudpypi/closure/requirements.txt"])
     text = toml(origin.url, str(tmp_path / "mirror"), closure=table)
-    run = cloudpypi("forecast", "--config", "-", "--closure-file", str(requirements), "--cache-dir",
-                    str(tmp_path / "cache"), "--json", stdin=text)
+    run = run_cli("forecast", "--config", "-", "--closure-file", str(requirements), "--cache-dir",
+                  str(tmp_path / "cache"), "--json", input=text)
     assert run.returncode == 0, run.stderr
     size = json.loads(run.stdout)["size"]
     assert size["projects"] > 3 and not any("ghost" in n for n in size["notes"]), \
         "only app's closure (broken is not in this file)"
-    missing = cloudpypi("forecast", "--config", "-", "--cache-dir", str(tmp_path / "cache"), stdin=text)
+    missing = run_cli("forecast", "--config", "-", "--cache-dir", str(tmp_path / "cache"), input=text)
     assert missing.returncode == 2 and "cannot read /etc/cloudpypi/closure/requirements.txt" in missing.stderr
 
 
@@ -186,18 +178,18 @@ def test_an_existing_mirror_of_the_same_config_is_forecast_from_its_state(origin
     text = toml(origin.url, str(target), filters={"allow": ["liba", "speedup"]})
     config_path = tmp_path / "mirror.toml"
     config_path.write_text(text)
-    sync = cloudpypi("sync", "--config", str(config_path))
+    sync = run_cli("sync", "--config", str(config_path))
     assert sync.returncode == 0, sync.stderr
-    status = json.loads(cloudpypi("status", "--config", str(config_path), "--offline", "--json").stdout)
+    status = json.loads(run_cli("status", "--config", str(config_path), "--offline", "--json").stdout)
     origin.reset_counters()
-    run = cloudpypi("forecast", "--config", str(config_path), "--cache-dir", str(tmp_path / "cache"), "--json")
+    run = run_cli("forecast", "--config", str(config_path), "--cache-dir", str(tmp_path / "cache"), "--json")
     size = json.loads(run.stdout)["size"]
     assert size["source"] == "state", size
     assert (size["projects"], size["files"], size["bytes"]) == (status["projects"], status["files"], status["bytes"])
     assert origin.counters.total() == 0, "the state answers; the origin is not asked"
     other = toml(origin.url, str(target), filters={"allow": ["liba"]})
-    planned = json.loads(cloudpypi("forecast", "--config", "-", "--cache-dir", str(tmp_path / "cache"), "--json",
-                                   stdin=other).stdout)["size"]
+    planned = json.loads(run_cli("forecast", "--config", "-", "--cache-dir", str(tmp_path / "cache"), "--json",
+                                 input=other).stdout)["size"]
     assert planned["source"] == "plan", "a state made with other filters does not describe this config"
 
 

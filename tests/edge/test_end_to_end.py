@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from support.cli import run_cli, start_cli
 from support.fakeorigin import Corpus, running_origin
 
 pytestmark = pytest.mark.slow
@@ -32,18 +33,12 @@ def origin() -> Iterator[Any]:
         yield server
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cloudpypi", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
-
-
 class Served:
     """`cloudpypi serve` as a subprocess; the index URL it announced."""
 
     def __init__(self, target: str, env: dict[str, str]) -> None:
-        command = [sys.executable, "-m", "cloudpypi", "serve", "--target", target, "--port", "0"]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**env, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL)
+        self.process = start_cli("serve", "--target", target, "--port", "0", env={**env, "PYTHONUNBUFFERED": "1"},
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # the server prints this line once it is listening
         if not line.startswith("Serving "):
@@ -99,7 +94,7 @@ def check_clients(index_url: str, tmp: Path, env: dict[str, str]) -> None:
 
 def test_pip_and_uv_install_from_a_folder_mirror_through_serve(origin: Any, tmp_path: Path) -> None:
     target = tmp_path / "mirror"
-    synced = cli("sync", "--origin", origin.url, "--target", str(target), "--no-progress")
+    synced = run_cli("sync", "--origin", origin.url, "--target", str(target), "--no-progress")
     assert synced.returncode == 0, f"sync failed:\n{synced.stderr[-3000:]}"
     served = Served(str(target), dict(os.environ))
     try:
@@ -114,7 +109,7 @@ def test_pip_and_uv_install_from_an_s3_mirror_through_serve(origin: Any, moto: A
     env = moto.env(os.environ)
     bucket = moto.make_bucket(f"edge-e2e-{uuid.uuid4().hex[:10]}")
     target = f"{bucket}/mirror"
-    synced = cli("sync", "--origin", origin.url, "--target", target, "--no-progress", env=env)
+    synced = run_cli("sync", "--origin", origin.url, "--target", target, "--no-progress", env=env)
     assert synced.returncode == 0, f"sync to S3 failed:\n{synced.stderr[-3000:]}"
     served = Served(target, env)
     try:

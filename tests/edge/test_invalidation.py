@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -32,6 +31,7 @@ from cloudpypi.invalidation import (
     record_in_ledger,
 )
 from cloudpypi.storage.folder import FolderStorage
+from support.cli import run_cli
 
 PRICES = InvalidationPrices(free_paths_per_month=1000, usd_per_path=Decimal("0.005"), as_of="test")
 
@@ -205,9 +205,8 @@ def invalidations(distribution_id: str) -> list[dict[str, Any]]:
             for item in items]
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cloudpypi", "invalidate", *args], capture_output=True,
-                          text=True, timeout=120, env=env, check=False)
+def invalidate_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return run_cli("invalidate", *args, env=env, timeout=120)
 
 
 @pytest.fixture()
@@ -224,7 +223,7 @@ def test_changed_policy_invalidates_the_rewritten_objects_and_a_retry_creates_no
         tmp_path: Path, report: Path, distribution_id: str, aws_env: dict[str, str]) -> None:
     target = str(tmp_path / "mirror")
     args = ("--distribution", distribution_id, "--policy", "changed", "--report", str(report), "--target", target)
-    first = run_cli(*args, env=aws_env)
+    first = invalidate_cli(*args, env=aws_env)
     assert first.returncode == 0, f"expected success, got {first.returncode}: {first.stderr}"
     created = invalidations(distribution_id)
     assert len(created) == 1, f"expected one invalidation, got {len(created)}"
@@ -234,7 +233,7 @@ def test_changed_policy_invalidates_the_rewritten_objects_and_a_retry_creates_no
     assert "other policies:" in first.stdout and "wildcard 1 path(s)" in first.stdout, first.stdout
     assert "/packages/ path(s) dropped" in first.stdout
 
-    second = run_cli(*args, env=aws_env)
+    second = invalidate_cli(*args, env=aws_env)
     assert second.returncode == 0, second.stderr
     assert len(invalidations(distribution_id)) == 1, "a retried run must not create a second invalidation"
     assert "already invalidated" in second.stdout, second.stdout
@@ -247,9 +246,9 @@ def test_a_run_that_crashed_before_recording_finds_its_invalidation_again(
         tmp_path: Path, report: Path, distribution_id: str, aws_env: dict[str, str]) -> None:
     target = str(tmp_path / "mirror")
     args = ("--distribution", distribution_id, "--policy", "wildcard", "--report", str(report), "--target", target)
-    assert run_cli(*args, env=aws_env).returncode == 0
+    assert invalidate_cli(*args, env=aws_env).returncode == 0
     (Path(target) / LEDGER_KEY).unlink()  # as if the first run died between CreateInvalidation and the ledger
-    again = run_cli(*args, env=aws_env)
+    again = invalidate_cli(*args, env=aws_env)
     assert again.returncode == 0, again.stderr
     assert len(invalidations(distribution_id)) == 1, "expected CloudFront's existing invalidation to be reused"
     month = datetime.now(UTC).strftime("%Y-%m")
@@ -261,8 +260,8 @@ def test_none_policy_and_auto_at_600s_create_nothing(
         tmp_path: Path, report: Path, distribution_id: str, aws_env: dict[str, str]) -> None:
     target = str(tmp_path / "mirror")
     for policy in ("none", "auto"):
-        done = run_cli("--distribution", distribution_id, "--policy", policy, "--report", str(report),
-                       "--target", target, env=aws_env)
+        done = invalidate_cli("--distribution", distribution_id, "--policy", policy, "--report", str(report),
+                              "--target", target, env=aws_env)
         assert done.returncode == 0, done.stderr
         assert "nothing invalidated" in done.stdout and "cost $0.000" in done.stdout, done.stdout
     assert invalidations(distribution_id) == [], "expected no invalidation at all"
@@ -272,8 +271,8 @@ def test_none_policy_and_auto_at_600s_create_nothing(
 def test_auto_with_a_long_page_ttl_invalidates_one_wildcard_and_counts_it(
         tmp_path: Path, report: Path, distribution_id: str, aws_env: dict[str, str]) -> None:
     target = str(tmp_path / "mirror")
-    done = run_cli("--distribution", distribution_id, "--report", str(report), "--target", target,
-                   "--page-ttl", "86400", env=aws_env)
+    done = invalidate_cli("--distribution", distribution_id, "--report", str(report), "--target", target,
+                          "--page-ttl", "86400", env=aws_env)
     assert done.returncode == 0, done.stderr
     created = invalidations(distribution_id)
     assert [c["InvalidationBatch"]["Paths"]["Items"] for c in created] == [[ALL_PAGES]], f"got {created}"
@@ -284,8 +283,8 @@ def test_auto_with_a_long_page_ttl_invalidates_one_wildcard_and_counts_it(
 
 @pytest.mark.moto
 def test_dry_run_prices_without_invalidating(tmp_path: Path, distribution_id: str, aws_env: dict[str, str]) -> None:
-    done = run_cli("--distribution", distribution_id, "--policy", "changed", "--dry-run",
-                   "--target", str(tmp_path / "m"), "/simple/foo/", env=aws_env)
+    done = invalidate_cli("--distribution", distribution_id, "--policy", "changed", "--dry-run",
+                          "--target", str(tmp_path / "m"), "/simple/foo/", env=aws_env)
     assert done.returncode == 0, done.stderr
     assert "dry run: would invalidate 1 path(s)" in done.stdout, done.stdout
     assert invalidations(distribution_id) == []
@@ -293,16 +292,15 @@ def test_dry_run_prices_without_invalidating(tmp_path: Path, distribution_id: st
 
 @pytest.mark.moto
 def test_unknown_distribution_fails_with_one_clear_line(tmp_path: Path, aws_env: dict[str, str]) -> None:
-    done = run_cli("--distribution", "ENOSUCHDIST", "--policy", "wildcard", "--target", str(tmp_path / "m"),
-                   "/simple/", env=aws_env)
+    done = invalidate_cli("--distribution", "ENOSUCHDIST", "--policy", "wildcard", "--target", str(tmp_path / "m"),
+                          "/simple/", env=aws_env)
     assert done.returncode == 1, f"expected exit 1, got {done.returncode}"
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no distribution 'ENOSUCHDIST'" in lines[0], f"got {done.stderr!r}"
 
 
 def test_missing_distribution_is_a_usage_error(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "cloudpypi", "invalidate", "--target", str(tmp_path), "/simple/"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = run_cli("invalidate", "--target", str(tmp_path), "/simple/", timeout=60)
     assert done.returncode == 2 and "no distribution" in done.stderr, f"got {done.returncode} {done.stderr!r}"
 
 
@@ -391,9 +389,8 @@ def test_a_noop_report_invalidates_nothing_without_contacting_cloudfront(tmp_pat
     path.write_text(json.dumps({"serial_before": 5, "serial_after": None, "changed_paths": []}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_ENDPOINT_URL"] = "http://127.0.0.1:9"  # nothing listens: any CloudFront call would fail
-    done = subprocess.run([sys.executable, "-m", "cloudpypi", "invalidate", "--distribution", "E1", "--policy",
-                           "wildcard", "--report", str(path), "--target", str(tmp_path / "m")],
-                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    done = run_cli("invalidate", "--distribution", "E1", "--policy", "wildcard", "--report", str(path), "--target",
+                   str(tmp_path / "m"), env=env, timeout=60)
     assert done.returncode == 0, f"expected success, got {done.returncode}: {done.stderr}"
     assert "nothing invalidated" in done.stdout and "no page changed" in done.stdout, done.stdout
 
@@ -401,9 +398,8 @@ def test_a_noop_report_invalidates_nothing_without_contacting_cloudfront(tmp_pat
 def test_a_report_without_changed_paths_is_refused_clearly(tmp_path: Path) -> None:
     path = tmp_path / "other.json"
     path.write_text(json.dumps({"hello": 1}))
-    done = subprocess.run([sys.executable, "-m", "cloudpypi", "invalidate", "--distribution", "E1",
-                           "--report", str(path), "--target", str(tmp_path / "m")],
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = run_cli("invalidate", "--distribution", "E1", "--report", str(path), "--target", str(tmp_path / "m"),
+                   timeout=60)
     assert done.returncode == 2 and "no changed_paths list" in done.stderr, f"got {done.returncode} {done.stderr}"
 
 
@@ -415,8 +411,8 @@ def test_auto_reads_the_page_ttl_stored_on_s3_and_keeps_its_ledger_there(
     storage = S3Storage(f"s3://{bucket}/mirror")
     storage.write_bytes("simple/index.html", b"<html></html>", content_type="text/html; charset=utf-8",
                         cache_control="max-age=3600")  # pages cached an hour: longer than the 600 s target
-    done = run_cli("--distribution", distribution_id, "--report", str(report), "--target", f"s3://{bucket}/mirror",
-                   env=aws_env)
+    done = invalidate_cli("--distribution", distribution_id, "--report", str(report), "--target", f"s3://{bucket}/mirror",
+                          env=aws_env)
     assert done.returncode == 0, done.stderr
     assert "auto: pages are cached 3600 s" in done.stdout, done.stdout
     created = invalidations(distribution_id)

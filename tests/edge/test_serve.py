@@ -7,7 +7,6 @@ import http.client
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import tracemalloc
@@ -21,6 +20,7 @@ from cloudpypi.edge.server import EdgeServer, parse_range
 from cloudpypi.storage import Storage
 from cloudpypi.storage.content import cache_control_for, content_type_for
 from cloudpypi.storage.folder import FolderStorage
+from support.cli import run_cli, start_cli
 
 PIP_ACCEPT = ("application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
               "text/html; q=0.01")
@@ -284,8 +284,8 @@ def test_large_file_streams_with_bounded_memory(tmp_path: Path) -> None:
 # -- the command ------------------------------------------------------------------------------------
 
 def _start_cli(target: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "cloudpypi", "serve", "--target", target, "--port", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = start_cli("serve", "--target", target, "--port", "0", env=env, stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()  # blocks until the server says it is ready (or exits)
     if not line.startswith("Serving "):
@@ -327,8 +327,7 @@ def test_cli_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        command = [sys.executable, "-m", "cloudpypi", "serve", "--target", str(tmp_path), "--port", str(port)]
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+        completed = run_cli("serve", "--target", str(tmp_path), "--port", str(port), timeout=30)
     assert completed.returncode == 1, f"expected exit 1, got {completed.returncode}"
     lines = completed.stderr.strip().splitlines()
     assert lines and "cannot listen" in lines[-1], f"expected one clear line, got {completed.stderr!r}"

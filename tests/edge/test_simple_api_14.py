@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, ProjectStatus, PyPISimple
 
+from support.cli import start_cli
 from support.fakeorigin import Corpus, running_origin
 
 from .test_end_to_end import Served, cli, isolated_env
@@ -73,9 +74,8 @@ class ServedOn(Served):
     """`cloudpypi serve` on a chosen port (the one the mirror's public_url names)."""
 
     def __init__(self, target: str, env: dict[str, str], port: int) -> None:
-        command = [sys.executable, "-m", "cloudpypi", "serve", "--target", target, "--port", str(port)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**env, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL)
+        self.process = start_cli("serve", "--target", target, "--port", str(port), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True, env={**env, "PYTHONUNBUFFERED": "1"})
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # the server prints this line once it is listening
         if not line.startswith("Serving "):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from support.cli import run_cli
 from support.fakeorigin import Corpus, running_origin
 
 
@@ -30,8 +29,7 @@ class Run:
 def cloudpypi(*args: str, env: dict[str, str] | None = None, report: Path | None = None,
               timeout: float = 120) -> Run:
     extra = ["--report", str(report)] if report else []
-    proc = subprocess.run([sys.executable, "-m", "cloudpypi", *args, *extra], capture_output=True, text=True,
-                          env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    proc = run_cli(*args, *extra, env=env, timeout=timeout)
     data = json.loads(report.read_text()) if report and report.exists() else None
     if report and report.exists():
         report.unlink()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine.conftest import cloudpypi
+from support.cli import run_cli
 
 GRACE0 = "[mirror]\ndeletion_grace = 0\n"
 
@@ -330,15 +331,12 @@ def test_export_fails_on_a_damaged_source_file_instead_of_carrying_it(origin, tm
 
 
 def test_export_to_stdout_gives_the_same_bundle_as_to_a_file(origin, tmp_path):
-    import subprocess
-    import sys
 
     source = tmp_path / "source"
     sync(origin, str(source), tmp_path)
     to_file = tmp_path / "file.tar"
     assert export(str(source), 0, to_file).returncode == 0
-    piped = subprocess.run([sys.executable, "-m", "cloudpypi", "export", "--target", str(source), "--since", "0",
-                            "--out", "-"], capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    piped = run_cli("export", "--target", str(source), "--since", "0", "--out", "-", timeout=120, text=False)
     assert piped.returncode == 0, piped.stderr.decode()
     strip = lambda raw: {k: v for k, v in raw.items() if k != "cloudpypi-bundle.json"}  # noqa: E731
     (tmp_path / "piped.tar").write_bytes(piped.stdout)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from engine.conftest import cloudpypi
+from support.cli import start_cli
 
 
 @pytest.fixture
@@ -22,8 +22,8 @@ def served_mirror(origin, tmp_path) -> Iterator[tuple[Path, str]]:
     upstream = tmp_path / "upstream"
     run = cloudpypi("sync", "--origin", origin.url, "--target", str(upstream), "--no-progress")
     assert run.returncode == 0, run
-    proc = subprocess.Popen([sys.executable, "-m", "cloudpypi", "serve", "--target", str(upstream), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_cli("serve", "--target", str(upstream), "--port", "0", stdout=subprocess.PIPE,
+                     stderr=subprocess.STDOUT, text=True)
     try:
         url = None
         for line in proc.stdout:  # type: ignore[union-attr]

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from support.cli import run_cli, start_cli
 from support.fakeorigin import Corpus, running_origin
 
 FILE_BYTES = 100_000
@@ -37,23 +37,16 @@ def origin() -> Iterator[Any]:
         yield server
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "cloudpypi", *args]
-
-
 def status(target: str, env: dict[str, str]) -> dict[str, Any]:
-    run = subprocess.run(cli("status", "--target", target, "--offline", "--json"), capture_output=True, text=True,
-                         env=env, timeout=60, stdin=subprocess.DEVNULL)
+    run = run_cli("status", "--target", target, "--offline", "--json", env=env, timeout=60)
     assert run.returncode == 0, f"status failed: exit {run.returncode}\n{run.stderr[-2000:]}"
     return json.loads(run.stdout)
 
 
 @contextmanager
 def sync_in_background(origin: Any, target: str, env: dict[str, str], *extra: str) -> Iterator[subprocess.Popen[str]]:
-    args = cli("sync", "--origin", origin.url, "--target", target, "--no-progress", "--workers", "2",
-               "--processes", "1", *extra)
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            stdin=subprocess.DEVNULL)
+    proc = start_cli("sync", "--origin", origin.url, "--target", target, "--no-progress", "--workers", "2",
+                     "--processes", "1", *extra, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         yield proc
     finally:
@@ -146,9 +139,8 @@ def test_the_watchdog_stops_a_stalled_run_and_the_next_run_redownloads_nothing(o
     origin.faults.add("timeout", on=("file",), path=r"slow_3-1\.0-py3", after_bytes=1000, stall_s=120)
     target = str(tmp_path / "mirror")
     started = time.monotonic()
-    stalled = subprocess.run(cli("sync", "--origin", origin.url, "--target", target, "--no-progress",
-                                 "--workers", "2", "--processes", "1", "--stall-timeout", "2"),
-                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    stalled = run_cli("sync", "--origin", origin.url, "--target", target, "--no-progress",
+                      "--workers", "2", "--processes", "1", "--stall-timeout", "2", timeout=120)
     took = time.monotonic() - started
     assert stalled.returncode == 1, f"expected exit 1 from a stalled run, got {stalled.returncode}\n{stalled.stderr}"
     assert "no progress for" in stalled.stderr and "stall_timeout 2 s" in stalled.stderr, stalled.stderr
@@ -159,8 +151,7 @@ def test_the_watchdog_stops_a_stalled_run_and_the_next_run_redownloads_nothing(o
 
     origin.faults.clear()
     origin.counters.reset()
-    resumed = subprocess.run(cli("sync", "--origin", origin.url, "--target", target, "--no-progress"),
-                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    resumed = run_cli("sync", "--origin", origin.url, "--target", target, "--no-progress", timeout=120)
     assert resumed.returncode == 0, resumed.stderr
     again = set(origin.counters.paths("file"))
     assert again == {p for p in again if "slow_3-1.0-py3" in p} and again, (
@@ -172,9 +163,8 @@ def test_a_slow_run_that_keeps_progressing_is_not_stopped_by_the_watchdog(origin
     origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
     target = str(tmp_path / "mirror")
     started = time.monotonic()
-    run = subprocess.run(cli("sync", "--origin", origin.url, "--target", target, "--no-progress",
-                             "--workers", "1", "--processes", "1", "--stall-timeout", "2"),
-                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    run = run_cli("sync", "--origin", origin.url, "--target", target, "--no-progress",
+                  "--workers", "1", "--processes", "1", "--stall-timeout", "2", timeout=120)
     took = time.monotonic() - started
     assert run.returncode == 0, f"expected a slow but progressing run to finish, got {run.returncode}\n{run.stderr}"
     assert took > 2 * 2, f"expected the run to last longer than twice the stall timeout (it took {took:.1f} s)"
@@ -192,10 +182,9 @@ def test_a_long_file_in_a_transfer_process_counts_as_progress(tmp_path):
     with running_origin(corpus) as origin:
         warm_up(origin, "zz-big")  # the fake origin builds a file on its first request: not part of the test
         origin.faults.add("slow", on=("file",), path="zz_big", bandwidth=1_500_000)
-        run = subprocess.run(cli("sync", "--origin", origin.url, "--target", str(tmp_path / "mirror"),
-                                 "--no-progress", "--workers", "4", "--processes", "2", "--stall-timeout", "5",
-                                 "--report", str(tmp_path / "report.json")),
-                             capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+        run = run_cli("sync", "--origin", origin.url, "--target", str(tmp_path / "mirror"),
+                      "--no-progress", "--workers", "4", "--processes", "2", "--stall-timeout", "5",
+                      "--report", str(tmp_path / "report.json"), timeout=180)
     assert run.returncode == 0, f"expected the run to finish, got exit {run.returncode}\n{run.stderr[-3000:]}"
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["transfer_processes"] == 2, "expected the downloads to run in transfer processes"
@@ -227,23 +216,23 @@ def test_time_spent_waiting_for_the_lock_is_no_stall(origin, tmp_path):
     releaser = threading.Timer(5.0, holder.release)  # longer than the stall timeout below
     releaser.start()
     try:
-        run = subprocess.run(cli("sync", "--origin", origin.url, "--target", str(target), "--no-progress",
-                                 "--lock-wait", "60", "--stall-timeout", "2"),
-                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        run = run_cli("sync", "--origin", origin.url, "--target", str(target), "--no-progress",
+                      "--lock-wait", "60", "--stall-timeout", "2", timeout=120)
     finally:
         releaser.join()
     assert run.returncode == 0, f"expected the run to start once the lock is free, got {run.returncode}\n{run.stderr}"
     assert "no progress" not in run.stderr
 
 
-def run_on_a_terminal(args: list[str]) -> tuple[int, str]:
-    """Run args with stdout on a pseudo-terminal (rich draws its bar there); all it printed, and the exit code."""
+def run_on_a_terminal(*args: str) -> tuple[int, str]:
+    """Run `cloudpypi ARGS` with stdout on a pseudo-terminal (rich draws its bar there); all it printed, and the
+    exit code."""
     import pty
     import select
 
     leader, follower = pty.openpty()
     env = {**os.environ, "TERM": "xterm", "COLUMNS": "200"}
-    proc = subprocess.Popen(args, stdout=follower, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+    proc = start_cli(*args, env=env, stdout=follower, stderr=subprocess.DEVNULL)
     os.close(follower)
     chunks: list[bytes] = []
     while True:
@@ -264,12 +253,11 @@ def run_on_a_terminal(args: list[str]) -> tuple[int, str]:
 
 def test_on_a_terminal_the_bar_shows_bytes_rate_and_time_left_and_not_in_a_pipe(origin, tmp_path):
     origin.faults.add("slow", on=("file",), bandwidth=BANDWIDTH)
-    args = cli("sync", "--origin", origin.url, "--workers", "2", "--processes", "1")
-    code, shown = run_on_a_terminal([*args, "--target", str(tmp_path / "tty")])
+    args = ("sync", "--origin", origin.url, "--workers", "2", "--processes", "1")
+    code, shown = run_on_a_terminal(*args, "--target", str(tmp_path / "tty"))
     assert code == 0, shown[-2000:]
     assert "kB/s" in shown and "/404.7 kB" in shown, f"expected bytes of the total and a rate:\n{shown[-2000:]}"
     assert "files 8/8" in shown and "projects 4/4" in shown, shown[-2000:]
     assert "0:00:0" in shown, f"expected the time remaining and elapsed:\n{shown[-2000:]}"
-    piped = subprocess.run([*args, "--target", str(tmp_path / "pipe")], capture_output=True, text=True, timeout=120,
-                           stdin=subprocess.DEVNULL)
+    piped = run_cli(*args, "--target", str(tmp_path / "pipe"), timeout=120)
     assert piped.returncode == 0 and "kB/s" not in piped.stdout and "\x1b[" not in piped.stdout, piped.stdout

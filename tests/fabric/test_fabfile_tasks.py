@@ -22,6 +22,7 @@ from fabric.testing.fixtures import remote, remote_with_sftp  # noqa: F401  (the
 from invoke import Exit, MockContext, Result
 
 from fabric import Config, Connection
+from support.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -299,9 +300,7 @@ def test_logs_reads_the_services_journal(remote, kwargs, extra) -> None:  # noqa
 
 def engine_status(target: Path, *args: str) -> str:
     """What the real `cloudpypi status` prints for a folder target: the text `fab status` must show as it is."""
-    run = subprocess.run([sys.executable, "-m", "cloudpypi", "status", "--target", str(target), *args],
-                         env={**os.environ, "PYTHONPATH": str(ROOT / "scripts")}, capture_output=True, text=True,
-                         timeout=120, check=False)
+    run = run_cli("status", "--target", str(target), *args, timeout=120)
     assert run.returncode == 0, f"cloudpypi status failed: {run.stderr}"
     return run.stdout
 
@@ -546,7 +545,6 @@ def test_onboard_refuses_a_private_key_and_a_bad_login_name_without_touching_the
 
 
 def test_the_sandbox_inventory_resolves_to_its_ssh_settings_templated_by_ansible(monkeypatch) -> None:
-    import os
 
     devserver.resolve_devserver.cache_clear()
     server = devserver.resolve_devserver("inventory/sandbox")

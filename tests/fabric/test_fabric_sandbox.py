@@ -8,64 +8,34 @@ operator types them, against the booted Debian host (systemd-nspawn) and the mot
     fab report                                         -> the HTML report, built on the host, saved here
     fab test                                           -> the testinfra suite (tests/sandbox)
 
-The sandbox is reused when it is already up (`make sandbox-up`), otherwise started here and stopped after
-(only what this module started).  Where it cannot run (no root, no systemd-nspawn) the tests skip with the
-reason; under CI=true they fail instead.
+The sandbox is the session's one sandbox (support.sandboxfixtures): reused when it is already up
+(`make sandbox-up`), otherwise booted once for every sandbox test of the session and stopped at its end.
+Where it cannot run (no root, no systemd-nspawn) the tests skip with the reason; under CI=true they fail
+instead.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
+from support.cli import run_cli
+from support.sandboxfixtures import BUCKET, DUMMY_KEYS, FAB, explain, fab, fab_env
+from support.sandboxfixtures import s3_client as s3
+from support.sandboxhost import ROOT
+
 pytestmark = [pytest.mark.sandbox, pytest.mark.sandbox_only, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SANDBOX = [sys.executable, str(ROOT / "scripts" / "sandbox" / "sandbox.py")]
-FAB = str(Path(sys.executable).parent / "fab")
-BUCKET = "cloudpypi-sandbox-mirror"  # inventory/sandbox/group_vars/all/sandbox.yml
-DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "sandbox-dummy-access-key-id",
-              "AWS_SECRET_ACCESS_KEY": "sandbox-dummy-secret-access-key"}  # moto accepts anything
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but the sandbox cannot run here: {reason}", pytrace=False)
-    pytest.skip(f"sandbox unavailable: {reason}")
-
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[dict]:
-    if not (ROOT / "scripts" / "sandbox" / "sandbox.py").exists():
-        _unavailable("scripts/sandbox/sandbox.py is not in this checkout")
-    check = subprocess.run([*SANDBOX, "check"], capture_output=True, text=True, check=False)
-    if check.returncode != 0:
-        _unavailable(check.stdout.strip() or check.stderr.strip())
-    status = subprocess.run([*SANDBOX, "status", "--json"], capture_output=True, text=True, check=False)
-    if status.returncode == 0:
-        yield json.loads(status.stdout)
-        return
-    up = subprocess.run([*SANDBOX, "up", "--json"], capture_output=True, text=True, check=False, timeout=900)
-    try:
-        if up.returncode != 0:
-            pytest.fail(f"sandbox.py up failed (exit {up.returncode}):\n{up.stderr[-3000:]}", pytrace=False)
-        yield json.loads(up.stdout)
-    finally:
-        subprocess.run([*SANDBOX, "down"], capture_output=True, text=True, check=False, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def origin(sandbox: dict) -> Iterator[object]:
+def origin(sandbox_host: dict) -> Iterator[object]:
     """The tests' fake PyPI on loopback (the sandbox host shares the machine's loopback)."""
     from support.fakeorigin import Corpus, running_origin
 
@@ -77,30 +47,12 @@ def origin(sandbox: dict) -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def fab_env(sandbox: dict, origin: object) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(CLOUDPYPI_INVENTORY="inventory/sandbox", AWS_ENDPOINT_URL=sandbox["moto_url"],
-               AWS_DEFAULT_REGION="us-east-1", CLOUDPYPI_SANDBOX_ORIGIN=origin.url,  # type: ignore[attr-defined]
-               **DUMMY_KEYS)
-    env.pop("AWS_PROFILE", None)
-    return env
-
-
-def fab(env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([FAB, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, check=False)
-
-
-def explain(run: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {run.returncode}\n--- stdout\n{run.stdout[-4000:]}\n--- stderr\n{run.stderr[-4000:]}"
-
-
-@pytest.fixture(scope="module")
-def deployed(fab_env: dict[str, str]) -> dict[str, str]:
-    run = fab(fab_env, "deploy", timeout=1800)
+def deployed(sandbox_host: dict, origin: object) -> dict[str, str]:
+    env = fab_env(sandbox_host, origin.url)  # type: ignore[attr-defined]
+    run = fab(env, "deploy")
     assert run.returncode == 0, f"fab deploy failed: {explain(run)}"
     assert "PLAY RECAP" in run.stdout, "Ansible's output is streamed through"
-    return fab_env
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +60,6 @@ def synced(deployed: dict[str, str], origin: object) -> subprocess.CompletedProc
     run = fab(deployed, "sync", "--origin", origin.url)  # type: ignore[attr-defined]
     assert run.returncode == 0, f"fab sync failed: {explain(run)}"
     return run
-
-
-def s3(env: dict[str, str]):  # type: ignore[no-untyped-def]
-    import boto3
-
-    return boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                        aws_access_key_id=DUMMY_KEYS["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=DUMMY_KEYS["AWS_SECRET_ACCESS_KEY"])
 
 
 def test_fab_sync_fills_the_bucket_with_pages_of_the_right_types_and_prints_the_engines_summary_once(
@@ -214,8 +158,7 @@ def test_fab_export_fetches_a_bundle_that_rebuilds_the_bucket_in_a_folder(synced
     run = fab(deployed, "export", "--since", "0", "--out", str(bundle))
     assert run.returncode == 0, f"fab export failed: {explain(run)}"
     copy = tmp_path / "copy"
-    imported = subprocess.run([sys.executable, "-m", "cloudpypi", "import", "--bundle", str(bundle), "--target",
-                               str(copy)], capture_output=True, text=True, timeout=300, check=False)
+    imported = run_cli("import", "--bundle", str(bundle), "--target", str(copy))
     assert imported.returncode == 0, f"import of the fetched bundle failed: {imported.stderr[-2000:]}"
     client = s3(deployed)
     in_bucket = {}

@@ -13,53 +13,25 @@ The inventory is a copy of inventory/sandbox with one more group_vars file, as a
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.sandboxfixtures import BUCKET, DUMMY_KEYS, explain, fab
+from support.sandboxfixtures import fab_env as sandbox_fab_env
+from support.sandboxhost import ROOT
+
 # A first deploy builds the wheelhouse and configures the host: longer than the default test timeout.
 pytestmark = [pytest.mark.sandbox, pytest.mark.sandbox_only, pytest.mark.slow, pytest.mark.timeout(3600)]
 
-ROOT = Path(__file__).resolve().parents[2]
-SANDBOX = [sys.executable, str(ROOT / "scripts" / "sandbox" / "sandbox.py")]
-FAB = str(Path(sys.executable).parent / "fab")
-BUCKET = "cloudpypi-sandbox-mirror"  # inventory/sandbox/group_vars/all/sandbox.yml
 PREFIX = "closure"
-DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "sandbox-dummy-access-key-id",
-              "AWS_SECRET_ACCESS_KEY": "sandbox-dummy-secret-access-key"}  # moto accepts anything
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but the sandbox cannot run here: {reason}", pytrace=False)
-    pytest.skip(f"sandbox unavailable: {reason}")
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[dict]:
-    check = subprocess.run([*SANDBOX, "check"], capture_output=True, text=True, check=False)
-    if check.returncode != 0:
-        _unavailable(check.stdout.strip() or check.stderr.strip())
-    status = subprocess.run([*SANDBOX, "status", "--json"], capture_output=True, text=True, check=False)
-    if status.returncode == 0:
-        yield json.loads(status.stdout)
-        return
-    up = subprocess.run([*SANDBOX, "up", "--json"], capture_output=True, text=True, check=False, timeout=900)
-    try:
-        if up.returncode != 0:
-            pytest.fail(f"sandbox.py up failed (exit {up.returncode}):\n{up.stderr[-3000:]}", pytrace=False)
-        yield json.loads(up.stdout)
-    finally:
-        subprocess.run([*SANDBOX, "down"], capture_output=True, text=True, check=False, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def origin(sandbox: dict) -> Iterator[object]:
+def origin(sandbox_host: dict) -> Iterator[object]:
     """The closure tests' dependency graph, served on loopback (the sandbox host shares it)."""
     from closure.graph import build_corpus
     from support.fakeorigin import running_origin
@@ -90,22 +62,8 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fab_env(sandbox: dict, origin: object, inventory: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    env = dict(os.environ)
-    env.update(CLOUDPYPI_INVENTORY=str(inventory), AWS_ENDPOINT_URL=sandbox["moto_url"],
-               AWS_DEFAULT_REGION="us-east-1", CLOUDPYPI_SANDBOX_ORIGIN=origin.url,  # type: ignore[attr-defined]
-               **DUMMY_KEYS)
-    env.pop("AWS_PROFILE", None)
-    return env
-
-
-def fab(env: dict[str, str], *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([FAB, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, check=False)
-
-
-def explain(run: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {run.returncode}\n--- stdout\n{run.stdout[-5000:]}\n--- stderr\n{run.stderr[-3000:]}"
+def fab_env(sandbox_host: dict, origin: object, inventory: Path) -> dict[str, str]:
+    return sandbox_fab_env(sandbox_host, origin.url, inventory)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from engine.conftest import small_corpus
+from support.cli import start_cli
 from support.fakeorigin import Corpus, running_origin
 
 VISIBILITY = 30  # the shortest visibility timeout `fleet init` allows: a killed worker's project returns after it
@@ -57,19 +57,16 @@ class Fleet:
 
     def start_worker(self, *, idle: float = 600) -> subprocess.Popen[str]:
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "w")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cloudpypi", "-v", "worker", "--fleet", self.name, "--origin", self.origin.url,
-             "--target", self.target, "--workers", "4", "--exit-when-idle", str(idle)],
-            env=self.env(f"worker-{len(self.workers)}"), stdout=log, stderr=subprocess.STDOUT, text=True,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = start_cli("-v", "worker", "--fleet", self.name, "--origin", self.origin.url, "--target", self.target,
+                         "--workers", "4", "--exit-when-idle", str(idle), env=self.env(f"worker-{len(self.workers)}"),
+                         stdout=log, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.workers.append(proc)
         return proc
 
     def coordinator(self, *extra: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cloudpypi", "sync", "--fleet", self.name, "--origin", self.origin.url,
-             "--target", self.target, "--no-progress", "--report", str(self.tmp / "report.json"), *extra],
-            env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        return start_cli("sync", "--fleet", self.name, "--origin", self.origin.url, "--target", self.target,
+                         "--no-progress", "--report", str(self.tmp / "report.json"), *extra, env=self.env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def depths(self) -> dict[str, dict[str, int]]:
         return self.queues.depths()

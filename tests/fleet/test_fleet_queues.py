@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -13,13 +13,11 @@ from cloudpypi.errors import ConfigError, UnsafeInput
 from cloudpypi.fleet.messages import ResultEnvelope, WorkItem, result_from_dict
 from cloudpypi.fleet.queues import FleetQueues, QueueNames
 from cloudpypi.model import ProjectResult
+from support.cli import run_cli
 
 
 def cli(moto, *args: str) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run([sys.executable, "-m", "cloudpypi", *args], env=moto.env(os.environ),
-                          capture_output=True, text=True, timeout=120, check=False)
+    return run_cli(*args, env=moto.env(os.environ), timeout=120)
 
 
 @pytest.fixture

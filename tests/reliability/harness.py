@@ -6,13 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.cli import cli_argv, run_cli, start_cli
 from support.fakeorigin import Corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,22 +94,27 @@ class Cli:
         path = self.tmp / f"mirror-{self._runs}.toml"
         return write_config(path, {"mirror": {"timeout": 5, **(mirror or {})}, **sections})
 
+    def sync_args(self, origin: str, target: str, config: Path | None, report: Path | None,
+                  extra: Iterable[str] = ()) -> list[str]:
+        """The arguments of `cloudpypi sync` for this origin, target, config and report."""
+        args = ["sync", "--no-progress", "--origin", origin, "--target", target]
+        if config is not None:
+            args += ["--config", str(config)]
+        if report is not None:
+            args += ["--report", str(report)]
+        return args + list(extra)
+
     def argv(self, origin: str, target: str, config: Path | None, report: Path | None,
              extra: Iterable[str] = ()) -> list[str]:
-        argv = [sys.executable, "-m", "cloudpypi", "sync", "--no-progress", "--origin", origin, "--target", target]
-        if config is not None:
-            argv += ["--config", str(config)]
-        if report is not None:
-            argv += ["--report", str(report)]
-        return argv + list(extra)
+        return cli_argv(*self.sync_args(origin, target, config, report, extra))
 
     def sync(self, origin: str, target: str, *, config: Path | None = None, extra: Iterable[str] = (),
              env: Mapping[str, str] | None = None, timeout: float = RUN_TIMEOUT_S) -> SyncResult:
         self._runs += 1
         report = self.tmp / f"report-{self._runs}.json"
         started = time.monotonic()
-        proc = subprocess.Popen(self.argv(origin, target, config, report, extra), env={**self.env, **(env or {})},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = start_cli(*self.sync_args(origin, target, config, report, extra), env={**self.env, **(env or {})},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -121,14 +126,13 @@ class Cli:
 
     def verify(self, target: str, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         """`cloudpypi verify --target T`: the engine's own check, as a cross-check of the suite's."""
-        return subprocess.run([sys.executable, "-m", "cloudpypi", "verify", "--target", target], env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+        return run_cli("verify", "--target", target, env=self.env, timeout=timeout)
 
     def start(self, origin: str, target: str, *, config: Path | None = None, extra: Iterable[str] = (),
               env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         """Start a sync in its own process group (so a test can SIGKILL the whole group)."""
-        return subprocess.Popen(self.argv(origin, target, config, None, extra), env={**self.env, **(env or {})},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        return start_cli(*self.sync_args(origin, target, config, None, extra), env={**self.env, **(env or {})},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
 def kill_group(proc: subprocess.Popen[Any]) -> None:

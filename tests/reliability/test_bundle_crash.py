@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from support.cli import run_cli, start_cli
 from support.fakeorigin import running_origin
 
 from .checker import assert_mirror_consistent
@@ -25,21 +25,16 @@ RANDOM_KILLS = 6
 POLL_S = 0.001
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cloudpypi", *args], capture_output=True, text=True, timeout=300,
-                          stdin=subprocess.DEVNULL)
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Iterator[tuple[Path, Path]]:
     base = tmp_path_factory.mktemp("bundle-crash")
     corpus = small_corpus(12, big=3, big_size=2_500_000)
     with running_origin(corpus) as origin:
         source = base / "source"
-        run = _cli("sync", "--origin", origin.url, "--target", str(source), "--no-progress")
+        run = run_cli("sync", "--origin", origin.url, "--target", str(source), "--no-progress")
         assert run.returncode == 0, run.stderr
     bundle = base / "full.tar"
-    run = _cli("export", "--target", str(source), "--since", "0", "--out", str(bundle))
+    run = run_cli("export", "--target", str(source), "--since", "0", "--out", str(bundle))
     assert run.returncode == 0, run.stderr
     yield source, bundle
 
@@ -61,9 +56,8 @@ TRIGGERS = {
 
 
 def _import(bundle: Path, target: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "cloudpypi", "import", "--bundle", str(bundle), "--target",
-                             str(target)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    return start_cli("import", "--bundle", str(bundle), "--target", str(target), stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def _kill_then_converge(source: Path, bundle: Path, target: Path, wait: Callable[[subprocess.Popen[bytes]], None]):
@@ -75,7 +69,7 @@ def _kill_then_converge(source: Path, bundle: Path, target: Path, wait: Callable
         proc.wait(timeout=30)
     if target.exists():
         assert_mirror_consistent(FolderView(target), settled=False)
-    again = _cli("import", "--bundle", str(bundle), "--target", str(target))
+    again = run_cli("import", "--bundle", str(bundle), "--target", str(target))
     assert again.returncode == 0, again.stderr
     assert _objects(target) == _objects(source), "the import run again did not converge to the exported mirror"
 
@@ -98,7 +92,7 @@ def test_import_killed_at_random_moments_is_consistent_and_converges(exported, t
     source, bundle = exported
     rng = random.Random(SEED)
     started = time.monotonic()
-    assert _cli("import", "--bundle", str(bundle), "--target", str(tmp_path / "timing")).returncode == 0
+    assert run_cli("import", "--bundle", str(bundle), "--target", str(tmp_path / "timing")).returncode == 0
     duration = time.monotonic() - started
     for i in range(RANDOM_KILLS):
         delay = rng.uniform(0.05, 1.0) * duration

@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from costs.conftest import create_budget, daily_by_service, preload_cost_and_usage
-from report.sample import build_sample, cloudpypi, sample_corpus
+from report.sample import build_sample, sample_corpus
+from support.cli import run_cli
 from support.fakeorigin import running_origin
 from support.headless import browser, find_chromium
 from support.motoserver import moto_server
@@ -33,15 +34,15 @@ def main(out: Path) -> int:
                                   "Amazon CloudFront": "0.12"} for d in range(1, 10)}))
         create_budget(aws, "500")
         os.environ.update(aws.env())
-        costs = cloudpypi("costs", "--today", "2026-11-10", "--target", str(sample.mirror), "--report-dir",
-                          str(sample.reports), "--budget", "cloudpypi-monthly", "--json")
+        costs = run_cli("costs", "--today", "2026-11-10", "--target", str(sample.mirror), "--report-dir",
+                        str(sample.reports), "--budget", "cloudpypi-monthly", "--json")
         if costs.returncode not in (0, 3):
             print(costs.stderr, file=sys.stderr)
             return 1
         (Path(tmp) / "costs.json").write_text(costs.stdout)
         page = Path(tmp) / "report.html"
-        proc = cloudpypi("report", "--target", str(sample.mirror), "--reports", str(sample.reports), "--origin",
-                         origin.url, "--costs", str(Path(tmp) / "costs.json"), "--html", str(page))
+        proc = run_cli("report", "--target", str(sample.mirror), "--reports", str(sample.reports), "--origin",
+                       origin.url, "--costs", str(Path(tmp) / "costs.json"), "--html", str(page))
         if proc.returncode != 0:
             print(proc.stderr, file=sys.stderr)
             return 1

@@ -9,12 +9,11 @@ directory, as the sync service does.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.cli import run_cli
 from support.fakeorigin import Corpus, OriginServer
 
 
@@ -23,11 +22,6 @@ class Sample:
     mirror: Path
     reports: Path
     origin: OriginServer
-
-
-def cloudpypi(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cloudpypi", *args], capture_output=True, text=True,
-                          timeout=180, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
 
 
 def sample_corpus() -> Corpus:
@@ -43,8 +37,8 @@ def sample_corpus() -> Corpus:
 
 def _sync(sample_origin: OriginServer, mirror: Path, reports: Path, number: int) -> dict[str, Any]:
     report = reports / f"sync-run{number}.json"
-    proc = cloudpypi("sync", "--origin", sample_origin.url, "--target", str(mirror), "--workers", "4",
-                     "--report", str(report))
+    proc = run_cli("sync", "--origin", sample_origin.url, "--target", str(mirror), "--workers", "4",
+                   "--report", str(report))
     assert proc.returncode in (0, 1), f"sync {number}: exit {proc.returncode}\n{proc.stderr[-2000:]}"
     return json.loads(report.read_text())
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from report.sample import Sample, cloudpypi
+from report.sample import Sample
+from support.cli import run_cli
 from support.headless import Browser, browser, find_chromium
 
 pytestmark = pytest.mark.slow
@@ -27,8 +28,8 @@ def chromium() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def report_page(sample: Sample, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("page") / "report.html"
-    proc = cloudpypi("report", "--target", str(sample.mirror), "--reports", str(sample.reports),
-                     "--origin", sample.origin.url, "--html", str(out))
+    proc = run_cli("report", "--target", str(sample.mirror), "--reports", str(sample.reports),
+                   "--origin", sample.origin.url, "--html", str(out))
     assert proc.returncode == 0, proc.stderr
     return out
 

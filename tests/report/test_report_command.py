@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from report.sample import Sample, cloudpypi
+from report.sample import Sample
+from support.cli import run_cli
 from support.motoserver import MotoServer, moto_server
 
 
 def report(sample: Sample, *extra: str, online: bool = True) -> tuple[int, str, str]:
     args = ["report", "--target", str(sample.mirror), "--reports", str(sample.reports), *extra]
     args += ["--origin", sample.origin.url] if online else ["--offline"]
-    proc = cloudpypi(*args)
+    proc = run_cli(*args)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -53,8 +54,8 @@ def test_html_dash_writes_the_page_to_standard_output_only(sample: Sample, tmp_p
 
 
 def test_a_mirror_with_no_history_still_gets_a_page(tmp_path: Path) -> None:
-    proc = cloudpypi("report", "--target", str(tmp_path / "new-mirror"), "--reports", str(tmp_path / "none"),
-                     "--offline", "--html", "-")
+    proc = run_cli("report", "--target", str(tmp_path / "new-mirror"), "--reports", str(tmp_path / "none"),
+                   "--offline", "--html", "-")
     assert proc.returncode == 0, proc.stderr
     assert "No run reports yet" in proc.stdout and "is not a directory" in proc.stdout
 
@@ -65,8 +66,8 @@ def test_an_unreadable_report_is_named_and_the_others_are_used(sample: Sample, t
     for path in sample.reports.glob("*.json"):
         (reports / path.name).write_bytes(path.read_bytes())
     (reports / "sync-broken.json").write_text("{not json")
-    proc = cloudpypi("report", "--target", str(sample.mirror), "--reports", str(reports), "--offline",
-                     "--html", "-")
+    proc = run_cli("report", "--target", str(sample.mirror), "--reports", str(reports), "--offline",
+                   "--html", "-")
     assert proc.returncode == 0, proc.stderr
     assert "sync-broken.json: not a readable sync report" in proc.stdout
     assert section(proc.stdout, "recent").count("<tr>") == 1 + 4
@@ -98,8 +99,8 @@ def test_spend_against_the_budget_comes_from_real_costs_json(sample: Sample, cos
     for key, value in costs_aws.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    costs = cloudpypi("costs", "--today", "2026-11-10", "--target", str(sample.mirror), "--report-dir",
-                      str(sample.reports), "--budget", "cloudpypi-monthly", "--json")
+    costs = run_cli("costs", "--today", "2026-11-10", "--target", str(sample.mirror), "--report-dir",
+                    str(sample.reports), "--budget", "cloudpypi-monthly", "--json")
     assert costs.returncode == 3, f"expected the 630 USD projection over the 500 USD budget\n{costs.stderr}"
     costs_file = tmp_path / "costs.json"
     costs_file.write_text(costs.stdout)
@@ -119,12 +120,12 @@ def test_an_s3_mirror_is_reported_from_its_state_in_the_bucket(sample: Sample, m
     for key, value in moto.env({"CLOUDPYPI_STATE_DIR": str(tmp_path / "host-a")}).items():
         monkeypatch.setenv(key, value)
     reports = tmp_path / "reports"
-    synced = cloudpypi("sync", "--origin", sample.origin.url, "--target", f"s3://{bucket}/pypi", "--no-progress",
-                       "--report-dir", str(reports))
+    synced = run_cli("sync", "--origin", sample.origin.url, "--target", f"s3://{bucket}/pypi", "--no-progress",
+                     "--report-dir", str(reports))
     assert synced.returncode in (0, 1), synced.stderr
     monkeypatch.setenv("CLOUDPYPI_STATE_DIR", str(tmp_path / "host-b"))
-    proc = cloudpypi("report", "--target", f"s3://{bucket}/pypi", "--reports", str(reports), "--offline",
-                     "--html", "-")
+    proc = run_cli("report", "--target", f"s3://{bucket}/pypi", "--reports", str(reports), "--offline",
+                   "--html", "-")
     assert proc.returncode == 0, proc.stderr
     assert f"s3://{bucket}/pypi" in proc.stdout
     names = re.findall(r'<text class="label"[^>]*>([^<]+)</text>', section(proc.stdout, "largest"))

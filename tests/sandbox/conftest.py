@@ -1,9 +1,9 @@
 """Fixtures for the dev-server suite: the sandbox, the host plays, and a testinfra host.
 
 Which server the suite checks comes from CLOUDPYPI_INVENTORY (default inventory/sandbox):
-- inventory/sandbox: the session boots the sandbox unless it is already up (`make sandbox-up`,
-  as `make test` does), runs the host plays twice against it, and tears down only what it
-  started.  Where the sandbox cannot run, the tests skip with the reason; under CI=true they fail.
+- inventory/sandbox: the session's one sandbox (support.sandboxfixtures: reused if up, as `make test`
+  leaves it, else booted once and torn down at the end), with the host plays run twice against it.
+  Where the sandbox cannot run, the tests skip with the reason; under CI=true they fail.
 - any other inventory (`fab test` against inventory/aws): nothing is started or changed; the
   testinfra checks run against the deployed dev server, and sandbox_only tests skip.
 CLOUDPYPI_TEST_DEPLOY=0 checks the sandbox as it is (`fab test` after `fab deploy`): the sandbox must
@@ -12,18 +12,16 @@ already be up, and the host plays are not run (their idempotence tests skip).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.sandboxfixtures import deploy_allowed
 from support.sandboxhost import (
     ROOT,
     PlayRun,
@@ -34,22 +32,6 @@ from support.sandboxhost import (
     resolve_ssh_target,
     run_playbook,
 )
-
-SANDBOX = [sys.executable, str(ROOT / "scripts" / "sandbox" / "sandbox.py")]
-
-
-def _deploy() -> bool:
-    return os.environ.get("CLOUDPYPI_TEST_DEPLOY", "1") != "0"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() == "true"
-
-
-def _unavailable(reason: str) -> None:
-    if _in_ci():
-        pytest.fail(f"CI=true but the sandbox cannot run here: {reason}", pytrace=False)
-    pytest.skip(f"sandbox unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
@@ -62,37 +44,13 @@ def on_sandbox(inventory: Path) -> bool:
     return is_sandbox_inventory(inventory)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @pytest.fixture(scope="session")
-def sandbox(on_sandbox: bool) -> Iterator[dict | None]:
-    """The sandbox's state (endpoints, key); reuses a running one, tears down only what it started."""
+def sandbox(on_sandbox: bool, request: pytest.FixtureRequest) -> dict | None:
+    """The sandbox's state (endpoints, key): the session's one sandbox (support.sandboxfixtures), or None
+    when the suite checks another inventory's dev server."""
     if not on_sandbox:
-        yield None
-        return
-    check = subprocess.run([*SANDBOX, "check"], capture_output=True, text=True, check=False)
-    if check.returncode != 0:
-        _unavailable(check.stdout.strip() or check.stderr.strip())
-    status = subprocess.run([*SANDBOX, "status", "--json"], capture_output=True, text=True, check=False)
-    if status.returncode == 0:
-        yield json.loads(status.stdout)
-        return
-    if not _deploy():
-        _unavailable("CLOUDPYPI_TEST_DEPLOY=0 but the sandbox is not up: run `make sandbox-up` and `fab deploy`")
-    # A SIGTERM (a CI timeout, say) becomes KeyboardInterrupt, so pytest still runs the teardown below.
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _interrupt)
-    up = subprocess.run([*SANDBOX, "up", "--json"], capture_output=True, text=True, check=False)
-    try:
-        if up.returncode != 0:
-            pytest.fail(f"sandbox.py up failed (exit {up.returncode}):\n{up.stderr[-3000:]}", pytrace=False)
-        yield json.loads(up.stdout)
-    finally:
-        down = subprocess.run([*SANDBOX, "down"], capture_output=True, text=True, check=False)
-        if down.returncode != 0:
-            print(f"sandbox.py down failed: {down.stderr}", file=sys.stderr)
+        return None
+    return request.getfixturevalue("sandbox_host")
 
 
 @pytest.fixture(scope="session")
@@ -147,7 +105,7 @@ def play_env(aws_env: dict[str, str], origin: object | None, source_snapshot: Pa
 @pytest.fixture(scope="session")
 def fresh_check_run(sandbox: dict | None, inventory: Path, play_env: dict[str, str]) -> PlayRun | None:
     """Check mode against a host never configured (a fresh sandbox), before the first real run."""
-    if sandbox is None or not _deploy():
+    if sandbox is None or not deploy_allowed():
         return None
     target = resolve_ssh_target(inventory)
     configured = subprocess.run([*target.ssh_args(), "test", "-e", "/etc/cloudpypi/mirror.toml"],
@@ -161,7 +119,7 @@ def fresh_check_run(sandbox: dict | None, inventory: Path, play_env: dict[str, s
 def host_plays(sandbox: dict | None, inventory: Path, play_env: dict[str, str],
                fresh_check_run: PlayRun | None) -> tuple[PlayRun, PlayRun] | None:
     """The host plays run twice against the sandbox (first run, then the idempotence run)."""
-    if sandbox is None or not _deploy():
+    if sandbox is None or not deploy_allowed():
         return None
     first = run_playbook("playbooks/devserver.yml", inventory, play_env, "--tags", "host")
     assert first.ok, f"first host play failed:\n{first.tail()}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from support.cli import run_cli, start_cli
 from support.fakeorigin import Corpus, running_origin
 
 pytestmark = pytest.mark.slow
@@ -32,19 +33,13 @@ def mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cloudpypi", *args], capture_output=True, text=True,
-                          timeout=300, stdin=subprocess.DEVNULL, check=False)
-
-
 class Server:
     """`cloudpypi serve --auth-file` as a subprocess, on a free port."""
 
     def __init__(self, target: Path, auth_file: Path) -> None:
-        command = [sys.executable, "-m", "cloudpypi", "serve", "--target", str(target), "--port", "0",
-                   "--auth-file", str(auth_file)]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdin=subprocess.DEVNULL)
+        self.process = start_cli("serve", "--target", str(target), "--port", "0", "--auth-file", str(auth_file),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # printed once the socket listens
         if not line.startswith("Serving "):

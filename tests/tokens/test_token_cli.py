@@ -7,12 +7,12 @@ import hashlib
 import json
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cloudpypi.cli import main
+from support.cli import run_cli
 
 
 @pytest.fixture(autouse=True)
@@ -115,8 +115,7 @@ def test_a_damaged_auth_file_is_refused_and_left_alone(tmp_path: Path) -> None:
 
 def test_the_real_command_prints_the_token_alone_on_stdout(tmp_path: Path) -> None:
     auth = tmp_path / "auth.json"
-    added = subprocess.run([sys.executable, "-m", "cloudpypi", "token", "add", "--auth-file", str(auth), "ci"],
-                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False)
+    added = run_cli("token", "add", "--auth-file", str(auth), "ci", timeout=120)
     assert added.returncode == 0, added.stderr
     token = added.stdout.strip()
     assert added.stdout == token + "\n", f"expected one line, got {added.stdout!r}"

@@ -36,7 +36,7 @@ try:
     )
     from support.fakeorigin.model import Release
 except ImportError:  # before the root conftest puts tests/ on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from support.fakeorigin import (
         HTML_V1,
         JSON_V1,
@@ -684,7 +684,7 @@ def test_runs_as_a_separate_process_with_a_control_api(tmp_path: Path, cache: Pa
             }
         )
     )
-    script = Path(__file__).resolve().parent / "support" / "fakeorigin"
+    script = Path(__file__).resolve().parent / "fakeorigin"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -738,7 +738,7 @@ def test_moto_server_starts_answers_resets_and_is_terminated_even_on_failure():
     try:
         from support.motoserver import SECRET_ACCESS_KEY, moto_server
     except ImportError:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from support.motoserver import SECRET_ACCESS_KEY, moto_server
 
     with pytest.raises(RuntimeError, match="boom"), moto_server() as moto:
