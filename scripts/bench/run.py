@@ -309,12 +309,15 @@ def targets_dir(work: Path) -> tuple[Path, str]:
 
 
 HAND_MEASURED = "## Measured outside `make bench`"
+FLEET_BEGIN = "<!-- fleet fan-out: written by `python -m bench.fleet` -->"  # as bench.fleet writes it
 
 
 def write_report(out: Path, generated: str) -> None:
-    """The generated report, followed by the hand-measured section of the file it replaces, kept as it was."""
+    """The generated report, followed by the sections other runs wrote into the file it replaces (the
+    hand-measured one, and the sync fleet's fan-out from `python -m bench.fleet`), kept as they were."""
     old = out.read_text(encoding="utf-8") if out.exists() else ""
-    kept = old[old.index(HAND_MEASURED):] if HAND_MEASURED in old else ""
+    starts = [old.index(marker) for marker in (HAND_MEASURED, FLEET_BEGIN) if marker in old]
+    kept = old[min(starts):] if starts else ""
     out.write_text(generated.rstrip("\n") + "\n\n" + kept if kept else generated, encoding="utf-8")
 
 
