@@ -310,13 +310,14 @@ def targets_dir(work: Path) -> tuple[Path, str]:
 
 HAND_MEASURED = "## Measured outside `make bench`"
 FLEET_BEGIN = "<!-- fleet fan-out: written by `python -m bench.fleet` -->"  # as bench.fleet writes it
+SCALE_BEGIN = "<!-- PyPI-scale state: written by `python -m bench.scale` -->"  # as bench.scale writes it
 
 
 def write_report(out: Path, generated: str) -> None:
     """The generated report, followed by the sections other runs wrote into the file it replaces (the
-    hand-measured one, and the sync fleet's fan-out from `python -m bench.fleet`), kept as they were."""
+    hand-measured one, the sync fleet's fan-out and the PyPI-scale state runs), kept as they were."""
     old = out.read_text(encoding="utf-8") if out.exists() else ""
-    starts = [old.index(marker) for marker in (HAND_MEASURED, FLEET_BEGIN) if marker in old]
+    starts = [old.index(marker) for marker in (HAND_MEASURED, FLEET_BEGIN, SCALE_BEGIN) if marker in old]
     kept = old[min(starts):] if starts else ""
     out.write_text(generated.rstrip("\n") + "\n\n" + kept if kept else generated, encoding="utf-8")
 
