@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from pypi_simple import ACCEPT_HTML_ONLY, ACCEPT_JSON_ONLY, ProjectStatus, PyPISimple
 
-from support.cli import start_cli
+from support.cli import run_cli, start_cli
 from support.fakeorigin import Corpus, running_origin
 
-from .test_end_to_end import Served, cli, isolated_env
+from .test_end_to_end import Served, isolated_env
 
 pytestmark = pytest.mark.slow
 
@@ -64,8 +64,8 @@ def sync_and_serve(origin: Any, target: str, tmp: Path, env: dict[str, str]) -> 
     port = free_port()
     config = tmp / "mirror.toml"
     config.write_text(f'[mirror]\npublic_url = "http://127.0.0.1:{port}/"\n')
-    synced = cli("sync", "--config", str(config), "--origin", origin.url, "--target", target, "--no-progress",
-                 env=env)
+    synced = run_cli("sync", "--config", str(config), "--origin", origin.url, "--target", target, "--no-progress",
+                     env=env, timeout=180)
     assert synced.returncode == 0, f"sync failed:\n{synced.stderr[-3000:]}"
     return ServedOn(target, env, port)
 
