@@ -22,7 +22,7 @@ def fleet_command(c: Context, *args: str) -> None:
     fleet = inventory_setting(inventory, "cloudpypi_fleet_name | default('main')")
     region = inventory_setting(inventory, "cloudpypi_aws_region | default('')")
     env = ansible_env(inventory)
-    if region:
-        env.setdefault("AWS_REGION", region)
+    if region:  # where the deploy put the fleet, whatever region this shell defaults to
+        env.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
     local(c, shlex.join([sys.executable, "-m", "cloudpypi", "fleet", *args, "--fleet", fleet]),
           env=dict(env, PYTHONPATH=str(SCRIPTS)))
