@@ -31,12 +31,12 @@ def inventory(tmp_path: Path, hostvars: str, group_vars: str = "") -> str:
 def test_an_inventory_that_moves_the_service_moves_where_fab_runs_it(tmp_path: Path) -> None:
     path = inventory(tmp_path, "ansible_host: 10.0.0.5\nansible_port: 2200\nansible_user: admin\n"
                                "ansible_ssh_private_key_file: ~/.ssh/dev\ndevserver_instance_type: t3.large",
-                     "sync_service_prefix: /srv/cloudpypi\nsync_service_state_dir: /data\n"
+                     "cloudpypi_service_runner: /srv/cloudpypi/bin/cloudpypi-service\nsync_service_state_dir: /data\n"
                      "cloudpypi_budget_name: team-budget\n")
     server = devserver.resolve_devserver(path)
     assert (server.name, server.host, server.port, server.user) == ("dev1", "10.0.0.5", 2200, "admin"), server
     assert server.key == str(Path("~/.ssh/dev").expanduser()) and server.instance_type == "t3.large", server
-    assert server.runner == "/srv/cloudpypi/bin/cloudpypi-service", "the runner follows sync_service_prefix"
+    assert server.runner == "/srv/cloudpypi/bin/cloudpypi-service", "the runner is where the inventory says"
     assert server.report_dir == "/data/reports", "the report directory follows sync_service_state_dir"
     assert (server.budget_name, server.service_user, server.config) == (
         "team-budget", "cloudpypi", "/etc/cloudpypi/mirror.toml"), server

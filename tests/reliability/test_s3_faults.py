@@ -62,8 +62,9 @@ def test_s3_sync_under_s3_fault_is_complete_or_names_failures(
              for status, code, op, *after in CASES[case]]
     if "upload_part" in case:  # only two parts: make sure one is refused, whatever the draw
         rules.insert(0, proxy.add(CASES[case][0][0], CASES[case][0][1], op="upload_part", first_n=1))
+    # the 20 MiB file goes up in parts (a single PUT would carry it whole below S3's 5 GiB limit)
     result = s3_cli.sync(origin.url, target, config=s3_cli.config({"workers": 4}),
-                         env={"AWS_ENDPOINT_URL": proxy.url})
+                         env={"AWS_ENDPOINT_URL": proxy.url, "CLOUDPYPI_S3_MULTIPART_THRESHOLD": str(16 * 2**20)})
     record("s3_fault", case=case, exit=result.returncode, fired=proxy.fired, ops=dict(proxy.ops))
     assert_outcome(result, project_names(corpus))
     assert proxy.ops["upload_part"] >= 2, f"expected the 20 MiB file uploaded in parts, saw {dict(proxy.ops)}"

@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 ROLES_DIR = Path(__file__).resolve().parents[3] / "roles"
+# Settings several roles share are set once per inventory (group_vars/all); for a host with no inventory,
+# or an inventory that does not set them, the shipped inventory's values are the defaults.
+SHARED_DEFAULTS = ROLES_DIR.parent / "inventory" / "aws" / "group_vars" / "all" / "main.yml"
 
 # Devserver field -> (the role whose defaults file sets it, the variable).
 SETTINGS: dict[str, tuple[str, str]] = {
@@ -63,12 +66,27 @@ def role_defaults(role: str, roles_dir: Path = ROLES_DIR) -> dict[str, Any]:
     return data
 
 
+@lru_cache(maxsize=2)
+def shared_defaults(path: Path = SHARED_DEFAULTS) -> dict[str, Any]:
+    """The shipped inventory's shared settings (``cloudpypi_*``), as written."""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except OSError:
+        return {}
+    return {k: v for k, v in (data or {}).items() if k.startswith("cloudpypi_")} if isinstance(data, dict) else {}
+
+
 def _defaults(roles_dir: Path) -> dict[str, tuple[str, Any]]:
-    """Variable -> (its role, its value) over the roles the settings come from."""
+    """Variable -> (its role, its value) over the roles the settings come from, then the shared settings."""
     merged: dict[str, tuple[str, Any]] = {}
     for role in dict.fromkeys(role for role, _ in SETTINGS.values()):
         # each role prefixes its names, so nothing collides
         merged.update((name, (role, value)) for name, value in role_defaults(role, roles_dir).items())
+    shared = roles_dir.parent / "inventory" / "aws" / "group_vars" / "all" / "main.yml"
+    for name, value in shared_defaults(shared).items():
+        merged.setdefault(name, ("../inventory/aws/group_vars/all", value))
     return merged
 
 

@@ -40,8 +40,24 @@ from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
 # part is read into a new buffer; one PUT sends the spool file as it is, checked against the file's SHA-256.
 MULTIPART_THRESHOLD = 5 * 2**30
 MULTIPART_CHUNK = 16 * 2**20
+# An S3-compatible store whose single PUT is smaller than AWS's 5 GiB sets CLOUDPYPI_S3_MULTIPART_THRESHOLD
+# (bytes): files from that size on go up in 16 MiB parts, each with its own SHA-256.
+THRESHOLD_VARIABLE = "CLOUDPYPI_S3_MULTIPART_THRESHOLD"
 MULTIPART_CONCURRENCY = 4  # parts of one upload in flight: at most this many chunks in memory
 WRITE_ONCE_PREFIX = FILES_PREFIX
+
+
+def multipart_threshold() -> int:
+    """The size from which uploads are multipart: MULTIPART_THRESHOLD unless the environment lowers it."""
+    text = os.environ.get(THRESHOLD_VARIABLE, "").strip()
+    if not text:
+        return MULTIPART_THRESHOLD
+    if not text.isdigit() or not MULTIPART_CHUNK <= int(text) <= MULTIPART_THRESHOLD:
+        raise StorageError(f"{THRESHOLD_VARIABLE}={text!r}: give a number of bytes from {MULTIPART_CHUNK} "
+                           f"(16 MiB) to {MULTIPART_THRESHOLD} (5 GiB)")
+    return int(text)
+
+
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 TOLERATED: Any = object()  # what _call returns for an error code the caller expects
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
@@ -110,7 +126,7 @@ class S3Storage(Storage):
             self.client = boto3.session.Session().client("s3", config=boto_config)
         except BotoCoreError as exc:
             raise StorageError(f"cannot create an S3 client: {exc}") from None
-        self.multipart_threshold = MULTIPART_THRESHOLD
+        self.multipart_threshold = multipart_threshold()
         spool_root = os.environ.get("CLOUDPYPI_SPOOL_DIR") or spool_dir or tempfile.gettempdir()
         self.spool = Path(spool_root) / "cloudpypi-spool"
         self.spool.mkdir(parents=True, exist_ok=True)
