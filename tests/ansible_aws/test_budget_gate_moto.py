@@ -133,6 +133,10 @@ BUCKET_PLAY = """---
   hosts: localhost
   connection: local
   gather_facts: false
+  vars:  # what every inventory sets once in group_vars/all (this play has no inventory)
+    cloudpypi_bucket_name: storage-class-test
+    cloudpypi_aws_region: us-east-1
+    cloudpypi_packages_storage_class: STANDARD
   environment:
     AWS_REGION: us-east-1
     AWS_DEFAULT_REGION: us-east-1
