@@ -29,6 +29,7 @@ for path in (REPO / "scripts", REPO / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from bench.report import replace_section  # noqa: E402
 from support.fakeorigin import Corpus, running_origin  # noqa: E402 (the path is set just above)
 from support.motoserver import moto_server  # noqa: E402
 
@@ -95,14 +96,7 @@ def render(rows: list[tuple[int, float]], projects: int, file_size: int, bandwid
 
 
 def write_section(out: Path, section: str) -> None:
-    text = out.read_text(encoding="utf-8") if out.exists() else ""
-    if FLEET_BEGIN in text and FLEET_END in text:
-        head, rest = text.split(FLEET_BEGIN, 1)
-        tail = rest.split(FLEET_END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    out.write_text(text, encoding="utf-8")
+    replace_section(out, FLEET_BEGIN, FLEET_END, section)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -451,3 +451,16 @@ def markdown(doc: Document) -> str:
                     f"{r.rss_mb:.0f}", f"{r.files:,}", f"{r.bytes / 1e6:,.1f}", str(r.total_requests),
                     "yes" if r.ok else f"no: {r.note}"] for r in doc.runs])
     return "\n".join(out) + "\n"
+
+
+def replace_section(out: Path, begin: str, end: str, section: str) -> None:
+    """Put ``section`` (which starts with ``begin`` and ends with ``end``) into the markdown file ``out``:
+    in place of the block between those markers when there is one, else at the end of the file."""
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    out.write_text(text, encoding="utf-8")

@@ -30,6 +30,7 @@ for path in (REPO / "scripts", REPO / "tests"):
         sys.path.insert(0, str(path))
 
 from bench.procs import Measured, run_measured  # noqa: E402 (the path is set just above)
+from bench.report import replace_section  # noqa: E402
 from support.fakeorigin import Corpus, running_origin  # noqa: E402
 
 SCALE_BEGIN = "<!-- PyPI-scale state: written by `python -m bench.scale` -->"
@@ -85,14 +86,7 @@ def render(results: dict[str, Measured], projects: int, files: int, changed: int
 
 
 def write_section(out: Path, section: str) -> None:
-    text = out.read_text(encoding="utf-8") if out.exists() else ""
-    if SCALE_BEGIN in text and SCALE_END in text:
-        head, rest = text.split(SCALE_BEGIN, 1)
-        tail = rest.split(SCALE_END, 1)[1].lstrip("\n")
-        text = head + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    out.write_text(text, encoding="utf-8")
+    replace_section(out, SCALE_BEGIN, SCALE_END, section)
 
 
 def main(argv: list[str] | None = None) -> int:
