@@ -135,3 +135,18 @@ def test_no_arrow_runs_back_up_between_these_layers() -> None:
         ("cloudpypi.state", "cloudpypi.sync"),
     ] if any(edge == high or edge.startswith(high + ".") for edge in graph[low])]
     assert not back, f"expected these lower modules not to import the higher ones: {back}"
+
+
+def test_only_the_state_module_runs_sql_on_the_state_database() -> None:
+    # Every statement on the mirror's state goes through cloudpypi.state; other modules call its methods.
+    # (orphans.py keeps a scratch in-memory database of its own, which is not the state.)
+    offenders = []
+    for name, path in _modules().items():
+        if name == "cloudpypi.state":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr in {"execute", "executemany", "executescript"}
+                    and isinstance(node.value, ast.Attribute) and node.value.attr == "db"
+                    and not (isinstance(node.value.value, ast.Name) and node.value.value.id == "self")):
+                offenders.append(f"{name}:{node.lineno}")
+    assert not offenders, f"expected SQL on the state only inside cloudpypi.state, found it in {offenders}"

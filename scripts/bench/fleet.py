@@ -36,6 +36,7 @@ from support.motoserver import moto_server  # noqa: E402
 FLEET_BEGIN = "<!-- fleet fan-out: written by `python -m bench.fleet` -->"
 FLEET_END = "<!-- end of fleet fan-out -->"
 TARGET_EFFICIENCY = 0.8
+READY = "ready; waiting for work"  # what a worker logs once it polls the work queue
 
 
 def corpus(projects: int, file_size: int) -> Corpus:
@@ -58,11 +59,19 @@ def run_once(moto, origin, workers: int, connections: int, work: Path) -> float:
     target = f"s3://{bucket}/m"
     env = moto.env({**os.environ, "PYTHONPATH": str(REPO / "scripts"), "CLOUDPYPI_STATE_DIR": str(work / fleet)})
     cli = [sys.executable, "-m", "cloudpypi"]
-    procs = [subprocess.Popen([*cli, "worker", "--fleet", fleet, "--origin", origin.url, "--target", target,
-                               "--workers", str(connections), "--exit-when-idle", "600"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-             for _ in range(workers)]
+    logs = [work / f"{fleet}-worker-{index}.log" for index in range(workers)]
+    procs = []
+    for log_path in logs:
+        with log_path.open("wb") as log_file:
+            procs.append(subprocess.Popen(
+                [*cli, "--verbose", "worker", "--fleet", fleet, "--origin", origin.url, "--target", target,
+                 "--workers", str(connections), "--exit-when-idle", "600"],
+                env=env, stdout=subprocess.DEVNULL, stderr=log_file, start_new_session=True))
     try:
+        # A scaled-up group's workers are running and polling before `sync --fleet` starts; their start-up
+        # (an instance boot, then the interpreter) is not part of the sync, so the clock starts when all
+        # have said they are ready.
+        wait_until_ready(procs, logs)
         started = time.monotonic()
         run = subprocess.run([*cli, "sync", "--fleet", fleet, "--origin", origin.url, "--target", target,
                               "--no-progress"], env=env, capture_output=True, text=True, timeout=3600, check=False)
@@ -75,6 +84,21 @@ def run_once(moto, origin, workers: int, connections: int, work: Path) -> float:
         for proc in procs:
             proc.kill()
             proc.wait(timeout=60)
+
+
+def wait_until_ready(procs: list[subprocess.Popen[bytes]], logs: list[Path], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = set(range(len(procs)))
+    while waiting:
+        for index in list(waiting):
+            if READY in logs[index].read_text(errors="replace"):
+                waiting.discard(index)
+            elif procs[index].poll() is not None:
+                raise SystemExit(f"fleet worker {index} exited before it was ready:\n{logs[index].read_text()[-2000:]}")
+        if waiting and time.monotonic() > deadline:
+            raise SystemExit(f"{len(waiting)} fleet worker(s) not ready after {timeout:.0f} s")
+        if waiting:
+            time.sleep(0.05)  # the interval between two looks at the logs, not a guess at readiness
 
 
 def render(rows: list[tuple[int, float]], projects: int, file_size: int, bandwidth: int, connections: int) -> str:

@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 # private names that it does not know to guard.
 SCHEMA_VERSION = 2
 
+# Made on first use by a closure mirror, not by every state.
+_CLOSURE_METADATA_TABLE = """CREATE TABLE IF NOT EXISTS closure_metadata (
+    sha256 TEXT PRIMARY KEY, requires_python TEXT, requires_dist TEXT NOT NULL) WITHOUT ROWID"""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS projects (
@@ -452,6 +456,21 @@ class State:
         cursor = self.db.execute("INSERT OR IGNORE INTO collisions VALUES (?, ?, ?)",
                                  (name, origin_serial, time.time()))
         return cursor.rowcount == 1
+
+    # -- the closure's metadata cache (cloudpypi.closure.store) ---------------------------------
+    def closure_metadata(self) -> list[tuple[str, str | None, str]]:
+        """(sha256, Requires-Python, Requires-Dist as JSON) of the files the last closure read; [] when none."""
+        try:
+            return self.db.execute("SELECT sha256, requires_python, requires_dist FROM closure_metadata").fetchall()
+        except sqlite3.Error:  # no closure has run on this state yet, or it is opened read-only
+            return []
+
+    def replace_closure_metadata(self, rows: Iterable[tuple[str, str | None, str]]) -> None:
+        """Keep exactly these rows, in one transaction."""
+        with self.transaction():
+            self.db.execute(_CLOSURE_METADATA_TABLE)
+            self.db.execute("DELETE FROM closure_metadata")
+            self.db.executemany("INSERT INTO closure_metadata VALUES (?, ?, ?)", rows)
 
     def collisions(self) -> list[tuple[str, int | None, float]]:
         """(name, the origin's serial when first seen, when), for the private names the origin has too."""

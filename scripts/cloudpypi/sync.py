@@ -65,9 +65,11 @@ class SyncOptions:
     progress: bool = True
 
 
-#: How a project's outcome travels back to the coordinator: (project name, its result or the exception
-#: that ended it).  Locally a queue the coordinator drains; Syncer.collect is where it is accounted.
-Deliver = Callable[[tuple[str, "ProjectResult | BaseException"]], None]
+#: A project's outcome: (project name, its result or the exception that ended it).
+Outcome = tuple[str, "ProjectResult | BaseException"]
+#: How an outcome travels back to the coordinator.  Locally a queue the coordinator drains (see
+#: Syncer.take_outcomes); Syncer.collect is where it is accounted.
+Deliver = Callable[[Outcome], None]
 
 
 class _ProjectJob:
@@ -189,7 +191,7 @@ class Syncer:
         # another: the worker that finishes a project's last file publishes its pages (see _ProjectJob).
         self._pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="worker")
         # Where the jobs' outcomes wait for the coordinator (see collect).
-        self._inbox: queue.SimpleQueue[tuple[str, ProjectResult | BaseException]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._state: State | None = None  # the open state, while run() runs
         self.lock: TargetLock | None = None  # the target's lock, while run() runs (its token names the run)
         self.fetcher = FileFetcher(config, storage, origin, self._stop)
@@ -213,6 +215,49 @@ class Syncer:
         self._closure_pages = decision.pages
         self.report.failures.extend(Failure(subject, reason) for subject, reason in decision.failures)
         return decision
+
+    # =====================================================================
+    # the seam: start one project, take the outcomes that came back
+    # =====================================================================
+    def start_project(self, todo: Todo, known_serial: int | None, known: bool, *,
+                      trust_absence: bool | None = None, only: frozenset[str] | None = None) -> None:
+        """Start one project on the pool; its outcome comes back once, through take_outcomes.
+
+        ``only`` limits the project to these filenames (a closure's selection, as a fleet message
+        carries it); ``trust_absence`` overrides the run's own judgement (see sync_project).
+        """
+        if only is not None:
+            if self._only_filenames is None:
+                self._only_filenames = {}
+            self._only_filenames[todo.name] = only
+        self._pool.submit(self._project_task, todo, known_serial, known, trust_absence)
+
+    def take_outcomes(self, wait: float | None = None) -> list[Outcome]:
+        """The outcomes that came back: waits for the first up to ``wait`` seconds (None: until one comes)."""
+        try:
+            outcomes = [self._inbox.get(timeout=wait) if wait != 0 else self._inbox.get_nowait()]
+        except queue.Empty:
+            return []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                outcomes.append(self._inbox.get_nowait())
+        return outcomes
+
+    def selection(self, name: str) -> frozenset[str] | None:
+        """The filenames a project is limited to in this run (a closure's selection), or None for all."""
+        return self._only_filenames.get(name) if self._only_filenames is not None else None
+
+    def end_selection(self, name: str) -> None:
+        """Forget a project's selection once its outcome is taken (a fleet worker's next message may differ)."""
+        if self._only_filenames is not None:
+            self._only_filenames.pop(name, None)
+
+    def shutdown(self, *, cancel: bool) -> dict[str, int]:
+        """Stop the transfers and the pool; returns the transfer processes' origin request counts."""
+        try:
+            return self.transfers.close(cancel=cancel)
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     # =====================================================================
     # one project (runs in a worker thread)
@@ -260,7 +305,7 @@ class Syncer:
         # A project the state does not know has no pages in the target, unless a run died after writing
         # them (and then the absence is not trusted): one GET (S3) saved per new project.
         mirror_page = self.pages.mirror_page(name) if known or check_target else None
-        only = self._only_filenames.get(name) if self._only_filenames is not None else None
+        only = self.selection(name)
         plan = plan_project(page, mirror_page, self.config.filters, only, max_file_size=self.config.max_file_size)
         plan = self._guard.plan(plan)  # a private project that tracks the origin keeps its uploads
         result.skipped = [(f.filename, f.size or 0) for f in plan.skipped]
@@ -482,10 +527,7 @@ class Syncer:
                 with contextlib.suppress(CloudPyPIError, OSError):
                     runrecord.remove(self.storage)  # before the lock goes: a record is never left live
             report.transfer_processes = self.transfers.started_processes
-            try:
-                self.origin.requests.update(self.transfers.close(cancel=self._stop.is_set()))
-            finally:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+            self.origin.requests.update(self.shutdown(cancel=self._stop.is_set()))
             if state is not None:
                 with contextlib.suppress(sqlite3.Error):
                     report.mirror = state.counts()
@@ -531,10 +573,7 @@ class Syncer:
         def drain() -> None:
             """Wait for at least one project's result; record it and any others already waiting."""
             nonlocal in_flight, last_checkpoint
-            outcomes = [self._inbox.get()]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    outcomes.append(self._inbox.get_nowait())
+            outcomes = self.take_outcomes()
             if not self.options.dry_run:
                 state.begin_batch()  # no-op while one is open; a checkpoint closes it
             for name, outcome in outcomes:
@@ -560,7 +599,7 @@ class Syncer:
                 continue
             seen.add(item.name)
             known, known_serial = state.project_serial(item.name)
-            self._pool.submit(self._project_task, item, known_serial, known)
+            self.start_project(item, known_serial, known)
             in_flight += 1
             while in_flight >= max_in_flight:
                 drain()

@@ -104,5 +104,5 @@ def test_collect_accounts_results_only_while_a_sync_runs(tmp_path: Path) -> None
         with pytest.raises(RuntimeError, match="running sync"):
             syncer.collect(ProjectResult(name="demo", serial=1))
     finally:
-        syncer._pool.shutdown()
+        syncer.shutdown(cancel=True)
         origin.close()

@@ -7,8 +7,9 @@
 - meta ``closure_pending``: projects whose pages the last run decided to (re)write.  The next run reads
   the mirror's own pages for them and syncs again any that do not list exactly the selected files (the run
   was killed, or failed, before writing them), so a crash between deciding and writing loses nothing.
-- table ``closure_metadata``: the Requires-Dist/Requires-Python of the files read last time, keyed by the
-  file's sha256 (immutable), so recomputing after a changelog hit downloads only new metadata.
+- table ``closure_metadata`` (its SQL is in cloudpypi.state): the Requires-Dist/Requires-Python of the files
+  read last time, keyed by the file's sha256 (immutable), so recomputing after a changelog hit downloads only
+  new metadata.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from cloudpypi.closure.metadata import CoreMetadata
 from cloudpypi.closure.provider import Edge
+from cloudpypi.errors import CloudPyPIError
 from cloudpypi.state import State
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,6 @@ log = logging.getLogger(__name__)
 RECORD_KEY = "closure"
 PENDING_KEY = "closure_pending"
 RECORD_VERSION = 1
-
-_METADATA_TABLE = """CREATE TABLE IF NOT EXISTS closure_metadata (
-    sha256 TEXT PRIMARY KEY, requires_python TEXT, requires_dist TEXT NOT NULL) WITHOUT ROWID"""
 
 
 @dataclass
@@ -99,14 +98,14 @@ def load_pending(state: State) -> set[str]:
 
 
 def mirror_filenames(state: State, name: str) -> frozenset[str] | None:
-    """The files the mirror's own JSON page for a project lists now (None: no readable page)."""
-    from cloudpypi.layout import json_page_key
+    """The files the mirror's own page for a project lists now (None: no readable page)."""
+    from cloudpypi.pages import PageStore
 
     try:
-        raw = state.storage.read_bytes(json_page_key(name))
-        return frozenset(f["filename"] for f in json.loads(raw)["files"]) if raw is not None else None
-    except (ValueError, KeyError, TypeError, OSError):
+        page = PageStore(state.storage).mirror_page(name)
+    except (OSError, CloudPyPIError):
         return None
+    return frozenset(f.filename for f in page.files) if page is not None else None
 
 
 def save_pending(state: State, names: set[str]) -> None:
@@ -114,12 +113,8 @@ def save_pending(state: State, names: set[str]) -> None:
 
 
 def load_metadata(state: State) -> dict[str, CoreMetadata]:
-    try:
-        rows = state.db.execute("SELECT sha256, requires_python, requires_dist FROM closure_metadata").fetchall()
-    except sqlite3.Error:
-        return {}
     found = {}
-    for sha256, requires_python, requires_dist in rows:
+    for sha256, requires_python, requires_dist in state.closure_metadata():
         try:
             found[sha256] = CoreMetadata(tuple(json.loads(requires_dist)), requires_python)
         except (ValueError, TypeError):
@@ -129,8 +124,5 @@ def load_metadata(state: State) -> dict[str, CoreMetadata]:
 
 def save_metadata(state: State, used: dict[str, CoreMetadata]) -> None:
     """Keep exactly the metadata this computation used: the table never grows past one closure's files."""
-    with state.transaction():
-        state.db.execute(_METADATA_TABLE)
-        state.db.execute("DELETE FROM closure_metadata")
-        state.db.executemany("INSERT INTO closure_metadata VALUES (?, ?, ?)",
-                             ((sha, m.requires_python, json.dumps(list(m.requires_dist))) for sha, m in used.items()))
+    state.replace_closure_metadata((sha, m.requires_python, json.dumps(list(m.requires_dist)))
+                                   for sha, m in used.items())

@@ -34,6 +34,8 @@ from cloudpypi.sync import BATCH_SECONDS, Syncer, SyncOptions, _graceful_signals
 log = logging.getLogger(__name__)
 
 RESULT_WAIT_SECONDS = 2  # long poll on the results queue: short enough to notice a stop
+SEND_BATCH = 10  # SQS's most messages per SendMessageBatch
+COLLECT_EVERY = 500  # projects sent between two looks at the results queue while sending
 
 
 class FleetCoordinator(Syncer):
@@ -68,14 +70,17 @@ class FleetCoordinator(Syncer):
                 continue
             seen.add(item.name)
             known, known_serial = state.project_serial(item.name)
-            only = self._only_filenames.get(item.name) if self._only_filenames is not None else None
+            only = self.selection(item.name)
             batch.append(WorkItem(run=self.run_token, project=item.name, known=known, known_serial=known_serial,
                                   force=item.force, check_target=item.force or not self._trust_absence,
                                   only=tuple(sorted(only)) if only is not None else None))
-            if len(batch) == 10:
+            if len(batch) == SEND_BATCH:
                 self._send(batch)
                 batch = []
-                self._collect(state, wait=0)  # results of the first projects, while the rest is sent
+                if self.sent % COLLECT_EVERY == 0:
+                    # Results of the first projects, while the rest is sent.  Not after every batch: each
+                    # collect is two more queue calls, and the workers wait for the work, not the results.
+                    self._collect(state, wait=0)
         self._send(batch)
         if not self._stop.is_set():
             self.progress.finish_walk(len(seen))

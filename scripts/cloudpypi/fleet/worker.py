@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import queue
 import signal
 import socket
 import threading
@@ -119,6 +118,8 @@ class FleetWorker:
     def run(self) -> int:
         """Work until stopped, or until idle for ``exit_when_idle`` seconds.  Returns projects completed."""
         idle_since = time.monotonic()
+        # Said once, when the worker is ready: scripts and operators wait for this line, not for a guess.
+        log.info("worker %s: ready; waiting for work on fleet %s", self.worker_id, self.queues.fleet)
         try:
             while not self._stop.is_set():
                 if len(self.held) < self.projects_at_once:
@@ -134,8 +135,7 @@ class FleetWorker:
                     break
         finally:
             self.syncer.stop()
-            self.syncer.transfers.close(cancel=True)
-            self.syncer._pool.shutdown(wait=True, cancel_futures=True)
+            self.syncer.shutdown(cancel=True)
         return self.completed
 
     def stop(self) -> None:
@@ -168,24 +168,12 @@ class FleetWorker:
         return taken
 
     def _start(self, item: WorkItem) -> None:
-        syncer = self.syncer
-        if item.only is not None:
-            if syncer._only_filenames is None:
-                syncer._only_filenames = {}
-            syncer._only_filenames[item.project] = frozenset(item.only)
-        syncer._pool.submit(syncer._project_task, Todo(item.project, item.force), item.known_serial, item.known,
-                            not item.check_target)
+        self.syncer.start_project(Todo(item.project, item.force), item.known_serial, item.known,
+                                  trust_absence=not item.check_target,
+                                  only=frozenset(item.only) if item.only is not None else None)
 
     def _report_outcomes(self, wait: float) -> None:
-        inbox = self.syncer._inbox
-        try:
-            outcomes = [inbox.get(timeout=wait) if wait else inbox.get_nowait()]
-        except queue.Empty:
-            return
-        with contextlib.suppress(queue.Empty):
-            while True:
-                outcomes.append(inbox.get_nowait())
-        for name, outcome in outcomes:
+        for name, outcome in self.syncer.take_outcomes(wait):
             held = self.held.get(name)
             if held is None:
                 continue
@@ -218,8 +206,7 @@ class FleetWorker:
     def _forget(self, held: _Held) -> None:
         self.held.pop(held.item.project, None)
         self.pages.release(held.item.project)
-        if self.syncer._only_filenames is not None:
-            self.syncer._only_filenames.pop(held.item.project, None)
+        self.syncer.end_selection(held.item.project)
 
     def _send_result(self, envelope: ResultEnvelope) -> None:
         body = envelope.encode()
