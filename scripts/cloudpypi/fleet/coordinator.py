@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 RESULT_WAIT_SECONDS = 2  # long poll on the results queue: short enough to notice a stop
 SEND_BATCH = 10  # SQS's most messages per SendMessageBatch
 COLLECT_EVERY = 500  # projects sent between two looks at the results queue while sending
+# While results flow, the dead-letter queue is looked at this often; whenever the results queue is empty, too.
+DEAD_LETTER_CHECK_SECONDS = 5.0
 
 
 class FleetCoordinator(Syncer):
@@ -52,6 +55,7 @@ class FleetCoordinator(Syncer):
         self.sent = 0
         self.dead_lettered = 0
         self.dropped = 0
+        self._dead_letters_checked = 0.0
 
     @property
     def run_token(self) -> str:
@@ -109,13 +113,19 @@ class FleetCoordinator(Syncer):
     def _collect(self, state: State, wait: int) -> None:
         client, queues = self.queues.client, self.queues
         answer = client.receive_message(QueueUrl=queues.results, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
-        for message in answer.get("Messages", []):
+        messages = answer.get("Messages", [])
+        for message in messages:
             result = self._accept_result(message["Body"])
             if result is not None:
                 self.pending.discard(result.name)
                 self.collect(result)
-            client.delete_message(QueueUrl=queues.results, ReceiptHandle=message["ReceiptHandle"])
-        self._collect_dead_letters()
+        if messages:  # one request for up to ten: SQS is priced per request
+            client.delete_message_batch(QueueUrl=queues.results, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        now = time.monotonic()
+        if not messages or now - self._dead_letters_checked >= DEAD_LETTER_CHECK_SECONDS:
+            self._dead_letters_checked = now
+            self._collect_dead_letters()
         state.flush_batch(max_age=BATCH_SECONDS, reopen=True)
 
     def _accept_result(self, body: str) -> ProjectResult | None:
