@@ -108,6 +108,8 @@ def render(rows: list[tuple[int, float]], projects: int, file_size: int, bandwid
              f"A fresh sync of {projects} projects ({projects * 2} files, {total_mb:.0f} MB) into S3 on moto, by a "
              f"coordinator and N local workers. Each worker is network-bound like a host with a fixed link: "
              f"{connections} downloads at once, each paced by the origin at {bandwidth / 1e6:g} MB/s. "
+             "The clock starts once every worker has said it is ready, as a scaled-up group's workers are "
+             "already polling when `sync --fleet` starts, and stops when the coordinator exits. "
              f"Target: speed-up >= {TARGET_EFFICIENCY} x N.", "",
              "| workers | wall time | speed-up | target | met |", "|---|---|---|---|---|"]
     for workers, seconds in rows:
