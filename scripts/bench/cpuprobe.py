@@ -1,7 +1,8 @@
 """CPU per GB of the large-file path, measured in a way the machine's load hardly moves.
 
-    python -m bench.cpuprobe [--scale small] [--corpus large-files|small-files] [--targets folder,s3] [--tools raw,rawsha,cloudpypi]
-                             [--rounds 2] [--fs ext4|tmpfs] [--strace DIR] [--wrap PREFIX]
+    python -m bench.cpuprobe [--scale small] [--corpus large-files|small-files] [--targets folder,s3]
+                             [--tools raw,rawsha,cloudpypi] [--rounds 2] [--fs ext4|tmpfs] [--strace DIR]
+                             [--wrap PREFIX]
                              [-- EXTRA SYNC ARGS]
 
 Starts the fake origin with the large-file corpus (or, with --corpus small-files, the small-file one) of the
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with contextlib.ExitStack() as stack:
         moto = stack.enter_context(moto_server(log_dir=work / "logs")) if "s3" in targets else None
-        origin = stack.enter_context(running_origin(scale.large_spec() if args.corpus == "large-files" else scale.spec(), work / "origin", cache / "bench" / "artifacts",
-                                                    env))
+        spec = scale.large_spec() if args.corpus == "large-files" else scale.spec()
+        origin = stack.enter_context(running_origin(spec, work / "origin", cache / "bench" / "artifacts", env))
         listing = list_origin(origin.url)
         urls = write_listing(listing, work / "urls.txt")
         print(f"corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "

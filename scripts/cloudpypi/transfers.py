@@ -8,8 +8,9 @@ measurements).  Transfer processes split the same concurrency over P interpreter
 A run starts with the sync's own threads, and only once it has handed out AUTO_PROCESS_AFTER_FILES
 files (PROCESS_AFTER_FILES when processes were asked for) does it start the processes, so small runs
 (a few projects, an incremental run) pay nothing for them; nor do runs whose files average a MiB or
-more (PROCESS_MAX_MEAN_BYTES), unless processes were asked for.  Each process builds its own storage and origin clients from the run's Config and
-takes files from one shared queue, so a process busy with a 300 MB wheel does not hold others back.
+more (PROCESS_MAX_MEAN_BYTES), unless processes were asked for.  Each process builds its own storage
+and origin clients from the run's Config and takes files from one shared queue, so a process busy with a
+300 MB wheel does not hold others back.
 
 Processes are plain `python -c` children fed over two pipes (no multiprocessing start method, so no
 resource-tracker process and nothing forked from a threaded parent).  They ignore SIGINT/SIGTERM (the
