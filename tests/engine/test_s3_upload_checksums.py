@@ -75,30 +75,3 @@ def test_every_put_carries_a_checksum_header_when_the_body_is_left_unsigned(s3):
     assert len(puts) == 3
     for headers in puts:
         assert any(name.startswith("x-amz-checksum-") for name in headers), f"no checksum header in {headers}"
-
-
-def test_a_small_download_is_staged_in_memory_and_goes_up_checked_with_no_spool_file(s3, tmp_path):
-    storage, client, bucket, sent = s3
-    data = os.urandom(200_000)
-    digest = hashlib.sha256(data).hexdigest()
-    staging = storage.new_staging(len(data))
-    for start in range(0, len(data), 65536):
-        staging.write(memoryview(data)[start:start + 65536])  # the download hands views of a reused buffer
-    assert list((tmp_path / "spool").rglob("*.part")) == [], "expected no spool file for a 200 KB download"
-    key = "packages/aa/bb/cc/small-1.0-py3-none-any.whl"
-    storage.publish(staging, key, sha256=digest, size=len(data), content_type="application/zip")
-    puts = [headers for line, headers in sent if line.startswith("PUT")]
-    assert len(puts) == 1 and puts[0]["x-amz-checksum-sha256"] == base64.b64encode(bytes.fromhex(digest)).decode()
-    assert puts[0].get("if-none-match") == "*", "expected the write-once condition on a package file"
-    assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == data
-    assert storage.stat(key).sha256 == digest
-
-
-def test_a_download_without_an_announced_size_or_over_a_mib_still_goes_through_a_spool_file(s3, tmp_path):
-    storage, _client, _bucket, _sent = s3
-    for size in (None, (1 << 20) + 1):
-        staging = storage.new_staging(size)
-        staging.write(b"x")
-        assert len(list((tmp_path / "spool").rglob("*.part"))) == 1, f"expected a spool file for size={size}"
-        storage.discard(staging)
-        assert list((tmp_path / "spool").rglob("*.part")) == [], "expected the spool file removed on discard"

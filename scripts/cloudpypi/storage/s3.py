@@ -1,7 +1,7 @@
 """An S3 target (AWS, moto, MinIO): endpoint and credentials come from the standard AWS settings.
 
-Downloads are staged in a local spool file (in memory up to 1 MiB) while they are hashed; only verified
-bytes are uploaded, so a corrupt download never reaches the bucket.  A file goes up in one PutObject (up to S3's 5 GiB
+Downloads are staged in a local spool file while they are hashed; only verified bytes are uploaded,
+so a corrupt download never reaches the bucket.  A file goes up in one PutObject (up to S3's 5 GiB
 limit) carrying the SHA-256 its download was verified against as ChecksumSHA256: S3 checks the bytes
 it receives against it and keeps it as the object's full-object checksum, and no byte is hashed a
 second time on the way up.  Larger files go up as multipart uploads with SHA-256 checksums per part.
@@ -44,10 +44,6 @@ MULTIPART_CHUNK = 16 * 2**20
 # (bytes): files from that size on go up in 16 MiB parts, each with its own SHA-256.
 THRESHOLD_VARIABLE = "CLOUDPYPI_S3_MULTIPART_THRESHOLD"
 MULTIPART_CONCURRENCY = 4  # parts of one upload in flight: at most this many chunks in memory
-# A download announced at this size or less is staged in memory, not in a spool file: creating, writing,
-# reopening and unlinking a file cost more per file than the PUT of its bytes (most of PyPI's files, and
-# every .metadata, are this small).  At most one such buffer per concurrent download.
-MEMORY_STAGING_MAX = 1 << 20
 WRITE_ONCE_PREFIX = FILES_PREFIX
 
 
@@ -106,20 +102,6 @@ class SpoolStaging(Staging):
 
     def close(self) -> None:
         self._file.close()
-
-
-class MemoryStaging(Staging):
-    """A small download's bytes, kept in memory until they are verified and published."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, data: bytes) -> int:
-        self.data += data
-        return len(data)
-
-    def close(self) -> None:
-        pass
 
 
 class S3Storage(Storage):
@@ -226,25 +208,21 @@ class S3Storage(Storage):
         self._call("PUT", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
                    ChecksumAlgorithm="SHA256", **extra)
 
-    def new_staging(self, size: int | None = None) -> Staging:
-        if size is not None and size <= MEMORY_STAGING_MAX:
-            return MemoryStaging()
+    def new_staging(self, size: int | None = None) -> SpoolStaging:
         return SpoolStaging(self.spool)
 
     def publish(self, staging: Staging, key: str, *, sha256: str, size: int, content_type: str,
                 cache_control: str | None = None) -> None:
-        assert isinstance(staging, SpoolStaging | MemoryStaging)
+        assert isinstance(staging, SpoolStaging)
         staging.close()
         extra: dict[str, Any] = {"ContentType": content_type, "Metadata": {"sha256": sha256}}
         if cache_control:
             extra["CacheControl"] = cache_control
         write_once = key.startswith(WRITE_ONCE_PREFIX)
         try:
-            if isinstance(staging, MemoryStaging) or size < self.multipart_threshold:
+            if size < self.multipart_threshold:
                 condition: dict[str, Any] = {"IfNoneMatch": "*"} if write_once else {}
-                with contextlib.ExitStack() as stack:
-                    body = (bytes(staging.data) if isinstance(staging, MemoryStaging)
-                            else stack.enter_context(open(staging.path, "rb")))
+                with open(staging.path, "rb") as body:
                     # We already know the digest: S3 verifies it server-side without botocore re-hashing.
                     checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
                     done = self._call("PUT", self.client.put_object, tolerate=_PRECONDITION if write_once else _NONE,
@@ -252,9 +230,8 @@ class S3Storage(Storage):
             else:
                 done = self._multipart_upload(staging.path, key, extra, write_once)
         finally:
-            if isinstance(staging, SpoolStaging):
-                with contextlib.suppress(FileNotFoundError):
-                    staging.path.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                staging.path.unlink()
         if done is TOLERATED:
             self._settle_existing(key, sha256, size)
 
@@ -308,11 +285,10 @@ class S3Storage(Storage):
         return done
 
     def discard(self, staging: Staging) -> None:
-        assert isinstance(staging, SpoolStaging | MemoryStaging)
+        assert isinstance(staging, SpoolStaging)
         staging.close()
-        if isinstance(staging, SpoolStaging):
-            with contextlib.suppress(FileNotFoundError):
-                staging.path.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            staging.path.unlink()
 
     def delete(self, key: str) -> None:
         self._call("DELETE", self.client.delete_object, Key=self._key(key))
