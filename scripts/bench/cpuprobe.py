@@ -1,10 +1,12 @@
 """CPU per GB of the large-file path, measured in a way the machine's load hardly moves.
 
-    python -m bench.cpuprobe [--scale small] [--targets folder,s3] [--tools raw,rawsha,cloudpypi]
-                             [--rounds 2] [--fs ext4|tmpfs] [--strace DIR] [--wrap PREFIX]
+    python -m bench.cpuprobe [--scale small] [--corpus large-files|small-files] [--targets folder,s3]
+                             [--tools raw,rawsha,cloudpypi] [--rounds 2] [--fs ext4|tmpfs] [--strace DIR]
+                             [--wrap PREFIX]
                              [-- EXTRA SYNC ARGS]
 
-Starts the fake origin with the large-file corpus of the chosen scale (and a moto server when S3 is
+Starts the fake origin with the large-file corpus (or, with --corpus small-files, the small-file one) of the
+chosen scale (and a moto server when S3 is
 measured), then runs each tool once per round as a measured child process, alternating them, each
 folder run on a fresh file system (bench.fs).  For every run it prints user and system CPU seconds
 (the child and the processes it waited for), CPU seconds per GB stored, the origin's and moto's CPU
@@ -27,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.corpus import list_origin, scale_by_name, tree_bytes, write_listing
+from bench.corpus import CORPORA, list_origin, scale_by_name, tree_bytes, write_listing
 from bench.fs import Places
 from bench.origin import running_origin
 from bench.procs import cpu_seconds, run_measured
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         args_in = args_in[:args_in.index("--")]
     parser = argparse.ArgumentParser(prog="cpuprobe", description="CPU s/GB of raw, raw+SHA-256 and cloudpypi.")
     parser.add_argument("--scale", default="small", help="the bench scale whose large-file corpus to use")
+    parser.add_argument("--corpus", default="large-files", choices=CORPORA, help="which of the bench's corpora")
     parser.add_argument("--targets", default="folder,s3")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--rounds", type=int, default=2)
@@ -84,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with contextlib.ExitStack() as stack:
         moto = stack.enter_context(moto_server(log_dir=work / "logs")) if "s3" in targets else None
-        origin = stack.enter_context(running_origin(scale.large_spec(), work / "origin", cache / "bench" / "artifacts",
-                                                    env))
+        spec = scale.large_spec() if args.corpus == "large-files" else scale.spec()
+        origin = stack.enter_context(running_origin(spec, work / "origin", cache / "bench" / "artifacts", env))
         listing = list_origin(origin.url)
         urls = write_listing(listing, work / "urls.txt")
         print(f"corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "

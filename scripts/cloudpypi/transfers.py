@@ -5,11 +5,12 @@ call hands the interpreter lock to another thread and back.  With ten downloads 
 2-core host, that hand-off, not the network or the disk, set the pace (docs/BENCHMARKS.md has the
 measurements).  Transfer processes split the same concurrency over P interpreters of T threads each.
 
-A run starts with the sync's own threads, and only once it has handed out PROCESS_AFTER_FILES files
-does it start the processes, so small runs (a few projects, an incremental run) pay nothing for
-them; nor do runs whose files average a MiB or more (PROCESS_MAX_MEAN_BYTES), unless processes
-were asked for.  Each process builds its own storage and origin clients from the run's Config and
-takes files from one shared queue, so a process busy with a 300 MB wheel does not hold others back.
+A run starts with the sync's own threads, and only once it has handed out AUTO_PROCESS_AFTER_FILES
+files (PROCESS_AFTER_FILES when processes were asked for) does it start the processes, so small runs
+(a few projects, an incremental run) pay nothing for them; nor do runs whose files average a MiB or
+more (PROCESS_MAX_MEAN_BYTES), unless processes were asked for.  Each process builds its own storage
+and origin clients from the run's Config and takes files from one shared queue, so a process busy with a
+300 MB wheel does not hold others back.
 
 Processes are plain `python -c` children fed over two pipes (no multiprocessing start method, so no
 resource-tracker process and nothing forked from a threaded parent).  They ignore SIGINT/SIGTERM (the
@@ -45,7 +46,12 @@ from cloudpypi.storage import Storage
 
 log = logging.getLogger(__name__)
 
-PROCESS_AFTER_FILES = 32
+PROCESS_AFTER_FILES = 32  # processes asked for (`--processes N`): started after this many files
+# Automatic processes: the size rule below judges the files handed out so far, so it needs enough of them
+# to see the run's mix.  With 2% of a PyPI-like run's files over 20 MB, 32 files held none of them about
+# half the time (0.98**32 = 0.52) and the processes started in about half the large-file runs; 256 files
+# hold none 0.6% of the time (docs/DESIGN.md, "O_DIRECT staging and one PUT per file").
+AUTO_PROCESS_AFTER_FILES = 256
 ALIVE_SECONDS = 1.0  # a transfer process says "bytes are arriving" at most this often (the run's watchdog)
 # Automatic processes only for runs of small files: with a mean of a MiB or more per file, a download
 # is mostly recv, SHA-256 and write in C with the interpreter lock released, and the processes' start-up
@@ -110,7 +116,7 @@ class Transfers:
 
     def _processes_pay(self) -> bool:
         """Enough files handed out, and (unless processes were asked for) small ones on average."""
-        if self._handed_out < PROCESS_AFTER_FILES:
+        if self._handed_out < (PROCESS_AFTER_FILES if self._chosen else AUTO_PROCESS_AFTER_FILES):
             return False
         return self._chosen or self._handed_bytes < PROCESS_MAX_MEAN_BYTES * self._handed_out
 

@@ -164,7 +164,8 @@ def test_folder_sigkill_at_20_moments_stays_consistent_and_resumes_without_redow
         origin: OriginServer, corpus: Corpus, reference: Reference, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     cli = Cli(tmp_path)
-    config = cli.config({"workers": 4})
+    # processes asked for: started after 32 files, so most kills land with transfer processes in the group
+    config = cli.config({"workers": 4, "processes": 2})
     kills, attempts, outcomes = 0, 0, []
     plan = _kill_plan(reference.duration, FOLDER_KILLS, rng)
     while kills < FOLDER_KILLS:

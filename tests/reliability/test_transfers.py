@@ -14,7 +14,7 @@ from subprocess import Popen
 import pytest
 
 from cloudpypi.config import Config
-from cloudpypi.transfers import PROCESS_AFTER_FILES, Transfers, auto_processes, split
+from cloudpypi.transfers import AUTO_PROCESS_AFTER_FILES, PROCESS_AFTER_FILES, Transfers, auto_processes, split
 from support.fakeorigin import Corpus, OriginServer, running_origin
 
 from .checker import assert_mirror_consistent
@@ -146,12 +146,13 @@ def test_automatic_transfer_processes_start_only_for_runs_of_small_files(
 
     chosen = Transfers(Config(target="/srv/mirror", workers=10), Fetcher(), Pool(), processes)  # type: ignore[arg-type]
     chosen.processes = 2  # as on a 2-core host, whatever this one has
+    after = PROCESS_AFTER_FILES if processes else AUTO_PROCESS_AFTER_FILES
     where = [chosen.submit(DistFile(f"f{n}.whl", f"https://o/f{n}.whl", "0" * 64, size=size), False)
-             for n in range(PROCESS_AFTER_FILES + 5)]
+             for n in range(after + 5)]
     assert bool(started) == expect_started, (
         f"expected transfer processes {'started' if expect_started else 'not started'} for {size}-byte files "
         f"(processes={processes}), got {started}")
-    assert where[:PROCESS_AFTER_FILES] == ["in-process"] * PROCESS_AFTER_FILES, "the first files stay in-process"
+    assert where[:after] == ["in-process"] * after, "the first files stay in-process"
     assert where[-1] == ("in a transfer process" if expect_started else "in-process")
 
 
