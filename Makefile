@@ -75,7 +75,7 @@ test: venv  ## create the venv, boot the sandbox, run the whole suite, tear the 
 	exit $$rc
 
 test-fast: venv  ## the suite without the sandbox host (no root needed)
-	pytest -m "not sandbox" $(PYTEST_ARGS)
+	pytest $(TEST_PARALLEL) -m "not sandbox" $(PYTEST_ARGS)
 
 lint: venv  ## ruff on the Python code
 	ruff check scripts tests fabfile.py
