@@ -60,17 +60,22 @@ demo: venv  ## mirror a few projects from pypi.org into ./mirror (no AWS account
 
 # `make test` runs the whole suite: unit, engine end-to-end, edge (node), Ansible against moto,
 # the booted sandbox host (testinfra, Fabric), reliability.  The sandbox is always torn down.
+# Two pytest-xdist workers: the tests of the one sandbox host run in one of them, serially and in order
+# (support/sandboxfixtures.py schedules them as one unit); the other tests, each with its own moto and
+# origin, are shared out a file at a time.  TEST_WORKERS=0 runs everything in one process.  The 30 slowest steps are listed at the end.
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
+TEST_PARALLEL = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 test: venv  ## create the venv, boot the sandbox, run the whole suite, tear the sandbox down
 	@command -v node >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs; }
 	@rc=0; \
 	$(MAKE) --no-print-directory sandbox-up || rc=$$?; \
-	if [ $$rc -eq 0 ]; then pytest $(PYTEST_ARGS) || rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then pytest $(TEST_PARALLEL) --durations=30 $(PYTEST_ARGS) || rc=$$?; fi; \
 	$(MAKE) --no-print-directory sandbox-down || true; \
 	exit $$rc
 
 test-fast: venv  ## the suite without the sandbox host (no root needed)
-	pytest -m "not sandbox" $(PYTEST_ARGS)
+	pytest $(TEST_PARALLEL) -m "not sandbox" $(PYTEST_ARGS)
 
 lint: venv  ## ruff on the Python code
 	ruff check scripts tests fabfile.py

@@ -40,11 +40,51 @@ DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "sandbox-dummy-access-key-id",
 SANDBOX_TEST_TIMEOUT_S = 3600
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked `sandbox` get SANDBOX_TEST_TIMEOUT_S unless they set a timeout of their own."""
+# Under pytest-xdist (`make test` runs `pytest -n 2`), every test that touches the one sandbox host runs
+# in ONE worker, one at a time and in collection order; the other tests share out the rest a file at a
+# time, so a module's expensive fixture (a provisioned moto, say) is still built once.  The controller
+# sees only node ids, so the group is named by path; each worker checks that every test marked `sandbox`
+# or using `sandbox_host` lies inside it.  The wheelhouse test builds the same cache as the deploys.
+SANDBOX_GROUP = "sandbox-host"
+SANDBOX_GROUP_PREFIXES = ("tests/sandbox/", "tests/fabric/test_fabric_sandbox",
+                          "tests/test_dependencies.py::test_the_hosts_install_from_the_lock")
+
+
+def in_sandbox_group(nodeid: str) -> bool:
+    return nodeid.startswith(SANDBOX_GROUP_PREFIXES)
+
+
+def needs_sandbox_host(item: pytest.Item) -> bool:
+    return item.get_closest_marker("sandbox") is not None or "sandbox_host" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `sandbox` get SANDBOX_TEST_TIMEOUT_S unless they set a timeout of their own.  In an xdist
+    worker, a test that needs the sandbox host outside the serial group's paths stops the run."""
     for item in items:
         if item.get_closest_marker("sandbox") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(SANDBOX_TEST_TIMEOUT_S))
+    if hasattr(config, "workerinput"):
+        stray = [item.nodeid for item in items if needs_sandbox_host(item) and not in_sandbox_group(item.nodeid)]
+        if stray:
+            raise pytest.UsageError("these tests need the sandbox host but lie outside SANDBOX_GROUP_PREFIXES "
+                                    f"(support/sandboxfixtures.py), so xdist could run them in parallel: {stray}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Scheduling by file, with the sandbox group as one unit (xdist's loadgroup cannot mark node ids on
+    pytest 9.2, whose node ids no longer come from the attribute it rewrites).  Only `--dist each` (every
+    test on every worker, never used here) is left to xdist."""
+    if config.getvalue("dist") == "each":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SandboxSerialScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SANDBOX_GROUP if in_sandbox_group(nodeid) else nodeid.split("::", 1)[0]
+
+    return SandboxSerialScheduling(config, log)
 
 
 def deploy_allowed() -> bool:
