@@ -175,7 +175,8 @@ class _ProjectJob:
 
 
 class Syncer:
-    def __init__(self, config: Config, storage: Storage, origin: OriginClient, options: SyncOptions) -> None:
+    def __init__(self, config: Config, storage: Storage, origin: OriginClient, options: SyncOptions, *,
+                 page_threads: int = 0) -> None:
         self.config = config
         self.storage = storage
         self.origin = origin
@@ -190,13 +191,19 @@ class Syncer:
         # One pool does every project's page work and every file download.  No worker ever waits for
         # another: the worker that finishes a project's last file publishes its pages (see _ProjectJob).
         self._pool = cf.ThreadPoolExecutor(config.workers, thread_name_prefix="worker")
+        # With ``page_threads``, the page work (reading a project's pages, publishing them) gets threads of its
+        # own and the downloads keep all of ``config.workers``: a fleet worker, whose link is what it is there
+        # for, holds more projects than downloads, so a project being published never leaves a download idle.
+        self._downloads = self._pool
+        if page_threads:
+            self._pool = cf.ThreadPoolExecutor(page_threads, thread_name_prefix="pages")
         # Where the jobs' outcomes wait for the coordinator (see collect).
         self._inbox: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._state: State | None = None  # the open state, while run() runs
         self.lock: TargetLock | None = None  # the target's lock, while run() runs (its token names the run)
         self.fetcher = FileFetcher(config, storage, origin, self._stop)
         self.fetcher.on_bytes = self.progress.beat
-        self.transfers = Transfers(config, self.fetcher, self._pool, on_bytes=self.progress.beat)
+        self.transfers = Transfers(config, self.fetcher, self._downloads, on_bytes=self.progress.beat)
         self._planned = {"projects": 0, "files": 0, "bytes": 0, "pages": 0, "deletions": 0}
         self._planned_lock = threading.Lock()
         self._only_filenames: dict[str, frozenset[str]] | None = None
@@ -258,6 +265,7 @@ class Syncer:
             return self.transfers.close(cancel=cancel)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._downloads.shutdown(wait=True, cancel_futures=True)
 
     # =====================================================================
     # one project (runs in a worker thread)

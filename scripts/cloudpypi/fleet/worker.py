@@ -44,6 +44,7 @@ from cloudpypi.sync import Syncer, SyncOptions
 
 log = logging.getLogger(__name__)
 
+PAGE_THREADS = 8  # at most, for reading and publishing the pages of the projects in hand
 POLL_SECONDS = 2  # long-poll wait while idle: short enough to notice a stop, long enough to stay cheap
 
 
@@ -102,11 +103,14 @@ class FleetWorker:
         self.config = config
         self.queues = queues
         self.storage = storage
-        self.syncer = Syncer(config, storage, origin, SyncOptions(progress=False))
+        # Twice as many projects in hand as downloads, and page work on threads of its own: while one
+        # project's pages are read or published (a few requests to the target each), the others' files
+        # keep every download busy.  Downloads stay at config.workers, the link's share.
+        self.projects_at_once = max(1, projects_at_once or 2 * config.workers)
+        self.syncer = Syncer(config, storage, origin, SyncOptions(progress=False),
+                             page_threads=min(self.projects_at_once, PAGE_THREADS))
         self.pages = RunGuardedPages(storage, config.index_max_age, extra_objects=self.syncer.pages.extra_objects)
         self.syncer.pages = self.pages
-        # As many projects as downloads: a project of one small file must not leave the other connections idle.
-        self.projects_at_once = max(1, projects_at_once or config.workers)
         self.exit_when_idle = exit_when_idle
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.visibility = queues.visibility_timeout()
