@@ -265,7 +265,8 @@ class Syncer:
             return self.transfers.close(cancel=cancel)
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._downloads.shutdown(wait=True, cancel_futures=True)
+            if self._downloads is not self._pool:  # a pool of its own only with page_threads
+                self._downloads.shutdown(wait=True, cancel_futures=True)
 
     # =====================================================================
     # one project (runs in a worker thread)

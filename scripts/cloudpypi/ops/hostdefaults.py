@@ -30,7 +30,8 @@ from typing import Any
 ROLES_DIR = Path(__file__).resolve().parents[3] / "roles"
 # Settings several roles share are set once per inventory (group_vars/all); for a host with no inventory,
 # or an inventory that does not set them, the shipped inventory's values are the defaults.
-SHARED_DEFAULTS = ROLES_DIR.parent / "inventory" / "aws" / "group_vars" / "all" / "main.yml"
+SHARED_FILE = Path("inventory") / "aws" / "group_vars" / "all" / "main.yml"  # relative to the repository
+SHARED_DEFAULTS = ROLES_DIR.parent / SHARED_FILE
 
 # Devserver field -> (the role whose defaults file sets it, the variable).
 SETTINGS: dict[str, tuple[str, str]] = {
@@ -84,8 +85,7 @@ def _defaults(roles_dir: Path) -> dict[str, tuple[str, Any]]:
     for role in dict.fromkeys(role for role, _ in SETTINGS.values()):
         # each role prefixes its names, so nothing collides
         merged.update((name, (role, value)) for name, value in role_defaults(role, roles_dir).items())
-    shared = roles_dir.parent / "inventory" / "aws" / "group_vars" / "all" / "main.yml"
-    for name, value in shared_defaults(shared).items():
+    for name, value in shared_defaults(roles_dir.parent / SHARED_FILE).items():
         merged.setdefault(name, ("../inventory/aws/group_vars/all", value))
     return merged
 
