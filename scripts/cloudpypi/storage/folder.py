@@ -20,8 +20,9 @@ from cloudpypi.storage.base import STATE_PREFIX, ObjectInfo, Staging, Storage, c
 
 STAGING_DIR = STATE_PREFIX + "tmp"
 # Files this big are staged with O_DIRECT (FolderStaging): a mirror writes terabytes that nobody reads
-# back soon, and the copy into the page cache was the largest kernel cost of a big download.
-DIRECT_MIN_BYTES = 8 * 2**20
+# back soon, and the copy into the page cache was the largest kernel cost of a big download.  From one
+# download chunk (1 MiB) on, at least one aligned write skips that copy.
+DIRECT_MIN_BYTES = 1 * 2**20
 _FILE_MODE = 0o644
 
 
