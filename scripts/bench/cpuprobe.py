@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from bench.corpus import CORPORA, list_origin, scale_by_name, tree_bytes, write_listing
+from bench.engine import engine_python
 from bench.fs import Places
 from bench.origin import running_origin
 from bench.procs import cpu_seconds, run_measured
@@ -39,14 +40,14 @@ TOOLS = ("raw", "rawsha", "cloudpypi")
 IMAGE_BYTES = 16 * 2**30
 
 
-def argv_for(tool: str, target: str, urls: Path, dest: str, origin_url: str) -> list[str] | None:
+def argv_for(tool: str, target: str, urls: Path, dest: str, origin_url: str, engine: str) -> list[str] | None:
     if tool in ("raw", "rawsha"):
         if target == "s3":
             return None if tool == "rawsha" else [sys.executable, "-m", "bench.rawcopy", "s3", "--list", str(urls),
                                                   "--bucket", BUCKET, "--workers", str(WORKERS)]
         return [sys.executable, "-m", "bench.rawcopy", "http", "--list", str(urls), "--dest", dest,
                 "--workers", str(WORKERS), *(["--sha256"] if tool == "rawsha" else [])]
-    return [sys.executable, "-m", "cloudpypi", "sync", "--origin", origin_url, "--target", dest,
+    return [engine, "-m", "cloudpypi", "sync", "--origin", origin_url, "--target", dest,
             "--workers", str(WORKERS), "--no-progress"]
 
 
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True)
     env = base_env()
     compile_package()
+    engine, engine_label = engine_python(cache)
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
     from support.motoserver import aws_env, moto_server
 
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         urls = write_listing(listing, work / "urls.txt")
         print(f"corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "
               f"{listing.file_bytes / 1e9:.2f} GB, largest {listing.largest / 1e6:.0f} MB; places: "
-              f"{places.place.label}", flush=True)
+              f"{places.place.label}; engine from {engine_label}", flush=True)
         print(f"{'run':<28} {'wall':>6} {'user':>6} {'sys':>6} {'CPU/GB':>7} {'origin':>7} {'moto':>6} "
               f"{'RSS MB':>7}", flush=True)
         for number in range(args.rounds):
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                             dest = f"s3://{BUCKET}"
                         else:
                             dest = str(run_stack.enter_context(places.fresh(name)))
-                        command = argv_for(tool, target, urls, dest, origin.url)
+                        command = argv_for(tool, target, urls, dest, origin.url, engine)
                         if command is None:
                             continue
                         if tool == "cloudpypi":

@@ -25,6 +25,7 @@ from typing import Any
 
 from bench import costs, report
 from bench.corpus import CORPORA, Listing, Scale, list_origin, scale_by_name, tree_bytes, write_listing
+from bench.engine import engine_python
 from bench.fs import Places
 from bench.origin import REPO, Origin, running_origin
 from bench.peer import bandersnatch_config, ensure_bandersnatch, peer_env
@@ -52,6 +53,7 @@ class Context:
     peer_s3_runs: int = 1
     bandersnatch_problem: str = ""
     project_names: list[str] = field(default_factory=list)
+    engine: str = sys.executable  # the interpreter measured cloudpypi runs use (bench.engine)
     runs: list[Run] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     commands: dict[str, list[str]] = field(default_factory=dict)
@@ -135,7 +137,7 @@ def cloudpypi_sync(ctx: Context, target: str, url: str, *, phase: str, repeat: i
                    spool: Path | None = None) -> Run:
     report_path = ctx.work / "reports" / f"cloudpypi-{ctx.corpus}-{target}-{phase}-{repeat}.json"
     report_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "cloudpypi", "sync", "--origin", ctx.origin.url, "--target", url,
+    argv = [ctx.engine, "-m", "cloudpypi", "sync", "--origin", ctx.origin.url, "--target", url,
             "--workers", str(WORKERS), "--no-progress", "--report", str(report_path)]
     env = dict(ctx.s3_env if target == "s3" else ctx.env)
     env["CLOUDPYPI_STATE_DIR"] = str(state_dir)
@@ -260,7 +262,7 @@ def later_phases(ctx: Context, kept: dict[str, Any]) -> None:
             env = dict(env)
             if target == "s3":
                 env["CLOUDPYPI_STATE_DIR"] = str(s3_state)
-            argv = [sys.executable, "-m", "cloudpypi", "verify", "--target", url]
+            argv = [ctx.engine, "-m", "cloudpypi", "verify", "--target", url]
             run, _ = measured(ctx, f"verify-{target}-{repeat}", argv, env, scenario="cloudpypi", target=target,
                               phase="verify", repeat=repeat)
             if target == "folder":
@@ -358,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(REPO / "tests"))
     env = base_env()
     compile_package()
+    machine["engine_python"], machine["engine"] = engine_python(cache)
     bandersnatch, problem = None, ""
     if not args.no_peer:
         try:
@@ -403,7 +406,8 @@ def _measure(args: argparse.Namespace, scale: Scale, corpora: list[str], work: P
                 ctx = Context(scale, corpus_work, origin, moto, listing, env, aws_env(moto.url, env), bandersnatch,
                               targets, places, corpus=corpus, runs_count=scale.runs if small else scale.large_runs,
                               peer_s3_runs=scale.peer_s3_runs if small else scale.large_peer_s3_runs,
-                              bandersnatch_problem=problem, runs=runs, commands=commands)
+                              bandersnatch_problem=problem, runs=runs, commands=commands,
+                              engine=machine["engine_python"])
                 listings[corpus], origins[corpus] = listing, origin
                 say(f"{corpus} corpus: {listing.file_count} files + {listing.metadata_count} .metadata, "
                     f"{listing.file_bytes / 1e9:.2f} GB, largest {listing.largest / 1e6:.0f} MB")

@@ -29,7 +29,8 @@ for path in (REPO / "scripts", REPO / "tests"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bench.procs import Measured, run_measured  # noqa: E402 (the path is set just above)
+from bench.engine import engine_python  # noqa: E402 (the path is set just above)
+from bench.procs import Measured, run_measured  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from support.fakeorigin import Corpus, running_origin  # noqa: E402
 
@@ -62,9 +63,9 @@ def grow_state(state_file: Path, projects: int, files: int, keep: set[str]) -> N
         db.close()
 
 
-def sync(origin_url: str, target: Path, work: Path, name: str) -> Measured:
+def sync(origin_url: str, target: Path, work: Path, name: str, engine: str = sys.executable) -> Measured:
     env = {**os.environ, "PYTHONPATH": str(REPO / "scripts")}
-    return run_measured([sys.executable, "-m", "cloudpypi", "sync", "--origin", origin_url, "--target", str(target),
+    return run_measured([engine, "-m", "cloudpypi", "sync", "--origin", origin_url, "--target", str(target),
                          "--no-progress", "--processes", "1", "--report", str(work / f"{name}.json")],
                         log=work / f"{name}.log", env=env, timeout=1800)
 
@@ -101,17 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         corpus.add_project(name, [{"version": "1.0", "files": []}])
     results: dict[str, Measured] = {}
+    engine, _label = engine_python(Path(os.environ.get("CLOUDPYPI_CACHE", Path.home() / ".cache" / "cloudpypi")))
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp, running_origin(corpus) as origin:
         work, target = Path(tmp), Path(tmp) / "mirror"
-        first = sync(origin.url, target, work, "first")
+        first = sync(origin.url, target, work, "first", engine)
         if first.returncode != 0:
             raise SystemExit(f"the first sync failed:\n{first.tail()}")
         state_file = target / ".cloudpypi" / "state.sqlite"
         grow_state(state_file, args.projects, args.files, set(names))
-        results["no-op"] = sync(origin.url, target, work, "noop")
+        results["no-op"] = sync(origin.url, target, work, "noop", engine)
         for name in names:
             corpus.add_release(name, "2.0", files=[])
-        results["incremental"] = sync(origin.url, target, work, "incremental")
+        results["incremental"] = sync(origin.url, target, work, "incremental", engine)
         state_mb = state_file.stat().st_size / 1e6
         incremental = json.loads((work / "incremental.json").read_text())
         noop = json.loads((work / "noop.json").read_text())
