@@ -1,6 +1,7 @@
 """How a verified file goes up to S3, against a real moto server: one PutObject up to S3's 5 GiB limit,
 carrying the SHA-256 its download was verified against, and no second hash of the body for the
-signature.  The requests are observed as botocore sends them (its before-send event)."""
+signature.  The requests are observed as they reach the endpoint (the fault proxy in front of moto
+records them), both for the engine's direct requests and with every call sent through botocore."""
 
 from __future__ import annotations
 
@@ -12,27 +13,37 @@ import uuid
 import pytest
 
 from cloudpypi.storage.s3 import MULTIPART_CHUNK, S3Storage
+from support.faultproxy import running_fault_proxy
 
 BIG = os.urandom(1 << 16) * ((MULTIPART_CHUNK >> 16) + 16)  # 17 MiB: over one multipart part
 
 
-@pytest.fixture
-def s3(moto, monkeypatch, tmp_path):
-    for key, value in moto.env({}).items():
-        monkeypatch.setenv(key, value)
-    bucket = f"upload-{uuid.uuid4().hex[:10]}"
-    client = moto.client("s3")
-    client.create_bucket(Bucket=bucket)
-    storage = S3Storage(f"s3://{bucket}", spool_dir=str(tmp_path / "spool"))
-    sent: list[tuple[str, dict[str, str]]] = []
+@pytest.fixture(params=["direct", "botocore"])
+def s3(request, moto, monkeypatch, tmp_path):
+    with running_fault_proxy(moto.url) as proxy:
+        for key, value in moto.env({}).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        bucket = f"upload-{uuid.uuid4().hex[:10]}"
+        client = moto.client("s3")
+        client.create_bucket(Bucket=bucket)
+        storage = S3Storage(f"s3://{bucket}", spool_dir=str(tmp_path / "spool"), direct=request.param == "direct")
+        sent = _Sent(proxy)
+        yield storage, client, bucket, sent
+        storage.close()
 
-    def record(request, **_kwargs):
-        sent.append((f"{request.method} {request.url.split('?', 1)[-1] if '?' in request.url else ''}",
-                     {k.lower(): (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}))
 
-    storage.client.meta.events.register("before-send.s3", record)
-    yield storage, client, bucket, sent
-    storage.close()
+class _Sent:
+    """(method and query, headers) of every request the proxy saw, as a list."""
+
+    def __init__(self, proxy) -> None:
+        self.proxy = proxy
+
+    def __iter__(self):
+        return iter([(f"{seen.method} {seen.path.partition('?')[2]}", seen.headers) for seen in self.proxy.seen])
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def publish(storage: S3Storage, key: str, data: bytes) -> str:

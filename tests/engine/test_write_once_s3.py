@@ -129,7 +129,7 @@ def test_content_sha256_trusts_only_a_full_object_checksum_computed_by_s3(tmp_pa
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIACLOUDPYPITESTKEY01")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "cloudpypi-test-secret-key-not-a-real-credential-0123456789")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    storage = S3Storage("s3://stubbed-bucket", spool_dir=str(tmp_path))
+    storage = S3Storage("s3://stubbed-bucket", spool_dir=str(tmp_path), direct=False)  # botocore, stubbed
     digest = hashlib.sha256(SMALL).digest()
     head = {"ContentLength": len(SMALL), "LastModified": datetime.now(UTC), "ETag": '"x"'}
     expected = {"Bucket": "stubbed-bucket", "Key": "packages/a.whl", "ChecksumMode": "ENABLED"}

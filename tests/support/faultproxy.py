@@ -50,6 +50,14 @@ def classify(method: str, path: str, query: dict[str, list[str]]) -> str:
     return "other"
 
 
+@dataclass(frozen=True)
+class SeenRequest:
+    method: str
+    path: str  # as sent, query included
+    headers: dict[str, str]  # names lowercased
+    body_bytes: int
+
+
 @dataclass
 class ProxyRule:
     status: int
@@ -84,6 +92,7 @@ class FaultProxy:
         self.seed = seed
         self.rules: list[ProxyRule] = []
         self.ops: Counter[str] = Counter()
+        self.seen: list[SeenRequest] = []  # every request as it arrived, before any fault
         self._lock = threading.Lock()
         self._server = _ProxyServer((host, 0), _ProxyHandler, self)
         self._thread: threading.Thread | None = None
@@ -173,6 +182,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self._body()
+        with self.server.proxy._lock:
+            self.server.proxy.seen.append(SeenRequest(self.command, self.path, {
+                name.lower(): value for name, value in self.headers.items()}, len(body)))
         split = urlsplit(self.path)
         op = classify(self.command, split.path, parse_qs(split.query, keep_blank_values=True))
         rule = self.server.proxy.decide(op, f"{self.command} {self.path}")

@@ -6,6 +6,10 @@ limit) carrying the SHA-256 its download was verified against as ChecksumSHA256:
 it receives against it and keeps it as the object's full-object checksum, and no byte is hashed a
 second time on the way up.  Larger files go up as multipart uploads with SHA-256 checksums per part.
 
+The busiest calls (PUT, HEAD, GET and DELETE of one object) go first over the engine's own connection
+pool, signed with botocore's signer (`s3direct`); botocore's client, made on first need, takes every
+other call and repeats any of those whose first answer was not one the caller expects.
+
 Package files (``packages/``) are written once: every new one is created with ``If-None-Match: *``
 (single-part PUT and CompleteMultipartUpload alike), so a bucket policy can deny any PutObject there
 that lacks the header.  A 412 means the key is already taken: the stored bytes are hashed, and the run
@@ -21,19 +25,21 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cloudpypi.errors import StorageError
 from cloudpypi.layout import FILES_PREFIX
 from cloudpypi.storage.base import ObjectInfo, Staging, Storage, check_key
+from cloudpypi.storage.s3direct import DirectS3, endpoint_for, sha256_b64
 
 # One PutObject up to S3's own limit for a single PUT (docs/DESIGN.md, "O_DIRECT staging and one PUT
 # per file"): multipart parts need checksums of their own (a second SHA-256 pass over every byte) and each
@@ -43,6 +49,8 @@ MULTIPART_CHUNK = 16 * 2**20
 # An S3-compatible store whose single PUT is smaller than AWS's 5 GiB sets CLOUDPYPI_S3_MULTIPART_THRESHOLD
 # (bytes): files from that size on go up in 16 MiB parts, each with its own SHA-256.
 THRESHOLD_VARIABLE = "CLOUDPYPI_S3_MULTIPART_THRESHOLD"
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
 MULTIPART_CONCURRENCY = 4  # parts of one upload in flight: at most this many chunks in memory
 WRITE_ONCE_PREFIX = FILES_PREFIX
 
@@ -107,10 +115,11 @@ class SpoolStaging(Staging):
 class S3Storage(Storage):
     network_bound = True  # every write is a request to the S3 endpoint
 
-    def __init__(self, url: str, max_connections: int = 24, spool_dir: str | None = None) -> None:
+    def __init__(self, url: str, max_connections: int = 24, spool_dir: str | None = None, *,
+                 direct: bool = True) -> None:
         self.bucket, self.prefix = parse_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}"
-        boto_config = BotoConfig(
+        self._boto_config = BotoConfig(
             max_pool_connections=max_connections,
             # Every upload carries a checksum header (ChecksumSHA256 of verified bytes, or one botocore
             # computes), which SigV4 signs and S3 checks against the body.  Over HTTPS botocore then
@@ -119,20 +128,75 @@ class S3Storage(Storage):
             s3={"payload_signing_enabled": False},
             # "standard" retries throttling (SlowDown, 503) and 5xx with exponential backoff and jitter.
             retries={"mode": "standard", "max_attempts": 10},
-            connect_timeout=10,
-            read_timeout=60,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
         )
-        try:
-            self.client = boto3.session.Session().client("s3", config=boto_config)
-        except BotoCoreError as exc:
-            raise StorageError(f"cannot create an S3 client: {exc}") from None
+        self._session = botocore.session.Session()
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self.direct = self._direct_path(max_connections) if direct else None
+        if self.direct is None:
+            self.client  # noqa: B018 (made now, so that a bad configuration fails before the run starts)
         self.multipart_threshold = multipart_threshold()
         spool_root = os.environ.get("CLOUDPYPI_SPOOL_DIR") or spool_dir or tempfile.gettempdir()
         self.spool = Path(spool_root) / "cloudpypi-spool"
         self.spool.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def client(self) -> Any:
+        """botocore's S3 client, made on first use: a run whose calls all go the direct way never pays for
+        loading the S3 model and endpoint rules."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    try:
+                        self._client = self._session.create_client("s3", config=self._boto_config)
+                    except BotoCoreError as exc:
+                        raise StorageError(f"cannot create an S3 client: {exc}") from None
+        return self._client
+
+    def _direct_path(self, max_connections: int) -> DirectS3 | None:
+        try:
+            endpoint = endpoint_for(self.bucket, self._session)
+            region = self._session.get_config_variable("region")
+            credentials = self._session.get_credentials() if endpoint and region else None
+        except BotoCoreError:  # reported by the client with its own words on first use
+            return None
+        if endpoint is None or not region or credentials is None:
+            return None
+        return DirectS3(self.bucket, endpoint, region, credentials, max_connections=max_connections,
+                        connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
+
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
+
+    def _head(self, key: str, *, checksum: bool = False) -> Any:
+        if self.direct is not None:
+            found = self.direct.head_object(self._key(key), checksum_mode=checksum)
+            if isinstance(found, dict):
+                return found
+            if found == 404:
+                return TOLERATED
+        extra = {"ChecksumMode": "ENABLED"} if checksum else {}
+        return self._call("HEAD", self.client.head_object, tolerate=_MISSING, Key=self._key(key), **extra)
+
+    def _put_direct(self, key: str, body: bytes | BinaryIO, *, size: int, sha256_b64: str, content_type: str,
+                    cache_control: str | None = None, metadata: dict[str, str] | None = None,
+                    if_none_match: bool = False, if_match: str | None = None) -> Any:
+        """The direct PUT's outcome: True when stored, TOLERATED when its condition failed, None when
+        botocore must send it (the body, if a file, rewound for that)."""
+        if self.direct is None:
+            return None
+        done = self.direct.put_object(self._key(key), body, size=size, sha256_b64=sha256_b64,
+                                      content_type=content_type, cache_control=cache_control, metadata=metadata,
+                                      if_none_match=if_none_match, if_match=if_match)
+        if isinstance(done, str):
+            return True
+        if done in (404, 412):
+            return TOLERATED
+        if not isinstance(body, bytes):
+            body.seek(0)
+        return None
 
     def _call(self, what: str, func: Any, *, tolerate: frozenset[str] = frozenset(), **kwargs: Any) -> Any:
         """One S3 call with every botocore error turned into a StorageError, except the error codes in
@@ -148,7 +212,7 @@ class S3Storage(Storage):
 
     # -- reading ---------------------------------------------------------
     def stat(self, key: str) -> ObjectInfo | None:
-        head = self._call("HEAD", self.client.head_object, tolerate=_MISSING, Key=self._key(key))
+        head = self._head(key)
         if head is TOLERATED:
             return None
         return ObjectInfo(
@@ -183,8 +247,7 @@ class S3Storage(Storage):
         a checksum of the parts' checksums (ChecksumType COMPOSITE), which says nothing comparable to a
         file's sha256, so such objects are read and hashed, as are objects with no checksum at all.
         """
-        head = self._call("HEAD", self.client.head_object, tolerate=_MISSING, Key=self._key(key),
-                          ChecksumMode="ENABLED")
+        head = self._head(key, checksum=True)
         if head is TOLERATED:
             return None
         checksum = head.get("ChecksumSHA256")
@@ -192,6 +255,15 @@ class S3Storage(Storage):
             with contextlib.suppress(ValueError):
                 return base64.b64decode(checksum, validate=True).hex(), head["ContentLength"]
         return super().content_sha256(key)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        if self.direct is not None:
+            found = self.direct.get_object_bytes(self._key(key))
+            if isinstance(found, bytes):
+                return found
+            if found == 404:
+                return None
+        return super().read_bytes(key)
 
     def iter_keys(self, prefix: str) -> Iterator[str]:
         paginator = self.client.get_paginator("list_objects_v2")
@@ -204,6 +276,9 @@ class S3Storage(Storage):
 
     # -- writing ---------------------------------------------------------
     def write_bytes(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+        if self._put_direct(key, data, size=len(data), sha256_b64=sha256_b64(data), content_type=content_type,
+                            cache_control=cache_control) is True:
+            return
         extra = {"CacheControl": cache_control} if cache_control else {}
         self._call("PUT", self.client.put_object, Key=self._key(key), Body=data, ContentType=content_type,
                    ChecksumAlgorithm="SHA256", **extra)
@@ -225,8 +300,13 @@ class S3Storage(Storage):
                 with open(staging.path, "rb") as body:
                     # We already know the digest: S3 verifies it server-side without botocore re-hashing.
                     checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
-                    done = self._call("PUT", self.client.put_object, tolerate=_PRECONDITION if write_once else _NONE,
-                                      Key=self._key(key), Body=body, ChecksumSHA256=checksum, **condition, **extra)
+                    done = self._put_direct(key, body, size=os.fstat(body.fileno()).st_size, sha256_b64=checksum,
+                                            content_type=content_type, cache_control=cache_control,
+                                            metadata={"sha256": sha256}, if_none_match=write_once)
+                    if done is None:
+                        done = self._call("PUT", self.client.put_object,
+                                          tolerate=_PRECONDITION if write_once else _NONE, Key=self._key(key),
+                                          Body=body, ChecksumSHA256=checksum, **condition, **extra)
             else:
                 done = self._multipart_upload(staging.path, key, extra, write_once)
         finally:
@@ -291,15 +371,25 @@ class S3Storage(Storage):
             staging.path.unlink()
 
     def delete(self, key: str) -> None:
+        if self.direct is not None and self.direct.delete_object(self._key(key)) is not None:
+            return
         self._call("DELETE", self.client.delete_object, Key=self._key(key))
 
     # -- compare-and-swap for the lock -------------------------------------
     def create_exclusive(self, key: str, data: bytes) -> bool:
+        done = self._put_direct(key, data, size=len(data), sha256_b64=sha256_b64(data),
+                                content_type="application/json", if_none_match=True)
+        if done is not None:
+            return done is True
         return self._call("conditional PUT", self.client.put_object, tolerate=_PRECONDITION, Key=self._key(key),
                           Body=data, IfNoneMatch="*", ContentType="application/json",
                           ChecksumAlgorithm="SHA256") is not TOLERATED
 
     def replace_if_unchanged(self, key: str, data: bytes, etag: str) -> bool:
+        done = self._put_direct(key, data, size=len(data), sha256_b64=sha256_b64(data),
+                                content_type="application/json", if_match=etag)
+        if done is not None:
+            return done is True
         return self._call("conditional PUT", self.client.put_object, tolerate=_PRECONDITION | _MISSING,
                           Key=self._key(key), Body=data, IfMatch=etag, ContentType="application/json",
                           ChecksumAlgorithm="SHA256") is not TOLERATED
@@ -308,6 +398,10 @@ class S3Storage(Storage):
         info = self.stat(key)
         if info is None or info.etag != etag:
             return False
+        if self.direct is not None:
+            done = self.direct.delete_object(self._key(key), if_match=etag)
+            if done is not None:
+                return done in (200, 204)
         return self._call("conditional DELETE", self.client.delete_object, tolerate=_PRECONDITION | _MISSING,
                           Key=self._key(key), IfMatch=etag) is not TOLERATED
 
@@ -325,4 +419,7 @@ class S3Storage(Storage):
         return removed
 
     def close(self) -> None:
-        self.client.close()
+        if self.direct is not None:
+            self.direct.close()
+        if self._client is not None:
+            self._client.close()
