@@ -15,7 +15,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from packaging.metadata import parse_email
 from packaging.utils import InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -120,6 +119,8 @@ def info_from_metadata(name: str, version: str, files: list[DistFile], metadata:
                  "yanked_reason": next((f.yanked for f in files if isinstance(f.yanked, str)), None)})
     if metadata is None:
         return info
+    from packaging.metadata import parse_email  # here: a run that renders no JSON API page never loads it
+
     raw, _unparsed = parse_email(metadata)
     for field, key in _INFO_FIELDS.items():
         if field in raw:

@@ -204,9 +204,11 @@ class State:
             data = Path(snapshot).read_bytes()
         finally:
             Path(snapshot).unlink(missing_ok=True)
-        self.storage.write_bytes(STATE_KEY, data, content_type="application/vnd.sqlite3")
-        info = self.storage.stat(STATE_KEY)
-        (self.local_path.parent / "state.etag").write_text((info.etag if info else "") or "")
+        etag = self.storage.write_bytes(STATE_KEY, data, content_type="application/vnd.sqlite3")
+        if etag is None:
+            info = self.storage.stat(STATE_KEY)
+            etag = info.etag if info else ""
+        (self.local_path.parent / "state.etag").write_text(etag or "")
         self._uploaded_at = self.db.total_changes
 
     def close(self) -> None:

@@ -46,7 +46,6 @@ from cloudpypi.report import Failure, Report, Skipped
 from cloudpypi.state import FILES_ACCOUNTED, State
 from cloudpypi.storage import Storage, open_target
 from cloudpypi.transfers import Transfers
-from cloudpypi.upload.store import republish_private
 from cloudpypi.watchdog import RunMonitor
 
 log = logging.getLogger(__name__)
@@ -410,6 +409,8 @@ class Syncer:
 
     def _republish_private(self, state: State, name: str) -> None:
         """A private project that stopped tracking the origin: its pages from its uploads alone (the guard's)."""
+        from cloudpypi.upload.store import republish_private  # private uploads are rare: loaded when one is
+
         republish_private(self.config, self.pages, state, name)
         self.report.changed_paths.append(page_url_path(name))
 

@@ -129,8 +129,9 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def write_bytes(
         self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None
-    ) -> None:
-        """Atomically replace a small object (a page, the state)."""
+    ) -> str | None:
+        """Atomically replace a small object (a page, the state).  Returns the new object's version token
+        (its etag) when the store reports one with the write, else None (ask stat())."""
 
     @abc.abstractmethod
     def new_staging(self, size: int | None = None) -> Staging:

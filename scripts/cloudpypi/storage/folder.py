@@ -268,8 +268,10 @@ class FolderStorage(Storage):
                 self._safe_dirs.discard(str(path.parent))
             os.replace(source, self._ensure_parent(key))
 
-    def write_bytes(self, key: str, data: bytes, *, content_type: str, cache_control: str | None = None) -> None:
+    def write_bytes(self, key: str, data: bytes, *, content_type: str,
+                    cache_control: str | None = None) -> str | None:
         self._write_atomic(key, data)
+        return None
 
     def new_staging(self, size: int | None = None) -> FolderStaging:
         return FolderStaging(self._staging_path(), direct=size is not None and size >= DIRECT_MIN_BYTES)

@@ -43,7 +43,6 @@ from urllib.request import getproxies, proxy_bypass
 import urllib3
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.httpsession import get_cert_path
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +112,8 @@ def endpoint_for(bucket: str, session: Any) -> Endpoint | None:
         return None
     ca_certs = None
     if parts.scheme == "https":
+        from botocore.httpsession import get_cert_path
+
         # botocore's own choice: AWS_CA_BUNDLE, else the profile's ca_bundle, else certifi's (or its bundled) one
         ca_certs = os.environ.get("AWS_CA_BUNDLE") or scoped.get("ca_bundle") or get_cert_path(True)
     return Endpoint(base, path_style, ca_certs)
