@@ -7,7 +7,8 @@ coordinator, the workers, the fake origin and the moto server (S3 and SQS) run o
 
 Target: a speed-up of at least 0.8 x N with N workers, up to 4.
 
-    python -m bench.fleet [--projects 64] [--file-size 393216] [--bandwidth 1000000] [--out docs/BENCHMARKS.md]
+    python -m bench.fleet [--projects 64] [--file-size 393216] [--bandwidth 1000000] [--rounds 3]
+                          [--out docs/BENCHMARKS.md]
 
 The section it writes into BENCHMARKS.md sits between FLEET_BEGIN and FLEET_END markers; `make bench`
 keeps it when it rewrites the rest of the file.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,8 +103,13 @@ def wait_until_ready(procs: list[subprocess.Popen[bytes]], logs: list[Path], tim
             time.sleep(0.05)  # the interval between two looks at the logs, not a guess at readiness
 
 
-def render(rows: list[tuple[int, float]], projects: int, file_size: int, bandwidth: int, connections: int) -> str:
-    base = rows[0][1]
+def render(times: dict[int, list[float]], projects: int, file_size: int, bandwidth: int, connections: int,
+           load_before: float = 0.0) -> str:
+    """The section: per fleet size the median wall time and the median of the rounds' own speed-ups (each
+    round's N-worker time against the same round's first size), so a noisy minute moves one round only."""
+    sizes = list(times)
+    base = times[sizes[0]]
+    rounds = len(base)
     total_mb = projects * 2 * file_size / 1e6
     lines = [FLEET_BEGIN, "## Sync fleet: fan-out", "",
              f"A fresh sync of {projects} projects ({projects * 2} files, {total_mb:.0f} MB) into S3 on moto, by a "
@@ -110,12 +117,17 @@ def render(rows: list[tuple[int, float]], projects: int, file_size: int, bandwid
              f"{connections} downloads at once, each paced by the origin at {bandwidth / 1e6:g} MB/s. "
              "The clock starts once every worker has said it is ready, as a scaled-up group's workers are "
              "already polling when `sync --fleet` starts, and stops when the coordinator exits. "
-             f"Target: speed-up >= {TARGET_EFFICIENCY} x N.", "",
-             "| workers | wall time | speed-up | target | met |", "|---|---|---|---|---|"]
-    for workers, seconds in rows:
-        speedup = base / seconds
+             f"Target: speed-up >= {TARGET_EFFICIENCY} x N.  {rounds} round(s), every size once per round, "
+             "back to back; the table has the median wall time and the median of the rounds' speed-ups "
+             f"(measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average before "
+             f"{load_before:.2f}).", "",
+             "| workers | wall time | speed-up | per round | target | met |", "|---|---|---|---|---|---|"]
+    for workers in sizes:
+        speedups = [first / seconds for first, seconds in zip(base, times[workers], strict=True)]
+        speedup = statistics.median(speedups)
         target = TARGET_EFFICIENCY * workers
-        lines.append(f"| {workers} | {seconds:.1f} s | {speedup:.2f}x | {target:.1f}x | "
+        lines.append(f"| {workers} | {statistics.median(times[workers]):.1f} s | {speedup:.2f}x | "
+                     f"{', '.join(f'{value:.2f}' for value in speedups)} | {target:.1f}x | "
                      f"{'yes' if speedup >= target else 'NOT met'} |")
     lines += ["", FLEET_END]
     return "\n".join(lines) + "\n"
@@ -132,18 +144,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bandwidth", type=int, default=1_000_000, help="bytes/s per download")
     parser.add_argument("--connections", type=int, default=2, help="downloads at once per worker")
     parser.add_argument("--workers", default="1,2,4", help="the fleet sizes to measure")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every fleet size, alternated")
     parser.add_argument("--out", type=Path, help="write the section into this markdown file")
     args = parser.parse_args(argv)
     sizes = [int(n) for n in args.workers.split(",")]
-    rows = []
+    times: dict[int, list[float]] = {workers: [] for workers in sizes}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp, moto_server() as moto, \
             running_origin(corpus(args.projects, args.file_size)) as origin:
         origin.faults.add("slow", on=("file",), bandwidth=args.bandwidth)
-        for workers in sizes:
-            seconds = run_once(moto, origin, workers, args.connections, Path(tmp))
-            print(f"fleet fan-out: {workers} worker(s): {seconds:.1f} s", flush=True)
-            rows.append((workers, seconds))
-    section = render(rows, args.projects, args.file_size, args.bandwidth, args.connections)
+        for round_number in range(1, args.rounds + 1):
+            for workers in sizes:
+                seconds = run_once(moto, origin, workers, args.connections, Path(tmp))
+                print(f"fleet fan-out, round {round_number}: {workers} worker(s): {seconds:.1f} s", flush=True)
+                times[workers].append(seconds)
+    section = render(times, args.projects, args.file_size, args.bandwidth, args.connections, load_before)
     print(section)
     if args.out:
         write_section(args.out, section)
