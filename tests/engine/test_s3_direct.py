@@ -169,6 +169,29 @@ def test_a_refused_signature_turns_the_direct_path_off_for_the_rest_of_the_run(p
     storage.close()
 
 
+@pytest.mark.parametrize(("op", "status", "code"), [("head", 400, "AuthorizationHeaderMalformed"),
+                                                     ("put_object", 403, "RequestTimeTooSkewed"),
+                                                     ("put_object", 301, "PermanentRedirect")])
+def test_an_answer_only_botocore_can_handle_turns_the_direct_path_off(proxied, moto, tmp_path, op, status, code):
+    storage, _bucket = make_storage(moto, tmp_path)
+    proxied.add(status, code, op=op, first_n=1)
+    if op == "head":
+        assert storage.stat("simple/a/index.html") is None, "botocore's repeat finds no such key"
+    else:
+        storage.write_bytes("simple/a/index.html", b"page", content_type="text/html")
+        assert storage.read_bytes("simple/a/index.html") == b"page"
+    assert not storage.direct.enabled
+    storage.close()
+
+
+def test_a_throttled_head_is_repeated_and_leaves_the_direct_path_on(proxied, moto, tmp_path):
+    storage, _bucket = make_storage(moto, tmp_path)
+    proxied.add(503, "SlowDown", op="head", first_n=1)
+    assert storage.stat("simple/a/index.html") is None
+    assert storage.direct.enabled
+    storage.close()
+
+
 def test_a_missing_bucket_is_an_error_not_a_missing_key(proxied, moto, tmp_path):
     storage, _bucket = make_storage(moto, tmp_path, bucket=f"gone-{uuid.uuid4().hex[:10]}")
     with pytest.raises(StorageError, match="NoSuchBucket"):

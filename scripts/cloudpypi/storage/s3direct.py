@@ -60,7 +60,7 @@ _ERROR_CODE = re.compile(rb"<Code>([^<]{1,100})</Code>")
 # Answers that say the request was wrong for this endpoint, not that this one call failed: after one,
 # every call goes through botocore (region redirects, signature rules it knows and this path does not).
 _WRONG_FOR_ENDPOINT = frozenset({"PermanentRedirect", "AuthorizationHeaderMalformed", "SignatureDoesNotMatch",
-                                 "IncompleteSignature", "InvalidRequest"})
+                                 "IncompleteSignature", "InvalidRequest", "RequestTimeTooSkewed"})
 Expect = dict[int, tuple[str, ...] | None]  # status -> the error codes accepted with it (None: any)
 _CONDITION_FAILED: Expect = {412: None, 409: ("ConditionalRequestConflict",)}
 _KEY_GONE: Expect = {404: ("NoSuchKey",)}
@@ -224,7 +224,8 @@ class DirectS3:
             if accepted is None or code in accepted:
                 self.sent += 1
                 return answer
-        if status == 301 or code in _WRONG_FOR_ENDPOINT:
+        # A HEAD's answer has no body to name the error: a 400 to a HEAD is a bucket in another region
+        if status == 301 or code in _WRONG_FOR_ENDPOINT or (method == "HEAD" and status == 400):
             log.info("direct S3 requests to %s answered %s %s: sending every call through botocore from now on",
                      self.endpoint.base, status, code)
             self._off.set()
