@@ -363,7 +363,7 @@ def markdown(doc: Document) -> str:
         f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gb']} GB; {m['os']}",
         f"- Python {m['python']}, boto3 {m['boto3']}, urllib3 {m['urllib3']}, moto {m['moto']}",
         f"- The measured `cloudpypi` processes run from {m.get('engine', 'the development venv')} "
-        "(the raw copies and moto from the development venv): see bench/engine.py.",
+        "(the raw copies and moto from the development venv): see scripts/bench/engine.py.",
         f"- Load average (1/5/15 min) before: {m['load_before']}, after: {m.get('load_after', 'n/a')}.  "
         "The machine is shared with other engineers' test runs, so absolute figures are noisy; the ratios, "
         "measured back to back, much less so.",
