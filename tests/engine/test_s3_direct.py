@@ -20,6 +20,7 @@ from cloudpypi.storage.s3 import S3Storage
 from cloudpypi.storage.s3direct import endpoint_for
 from support.faultproxy import SeenRequest, running_fault_proxy
 from support.motoserver import SECRET_ACCESS_KEY
+from support.stagedfiles import publish
 
 pytestmark = pytest.mark.moto
 
@@ -43,13 +44,6 @@ def make_storage(moto, tmp_path, *, direct: bool = True, bucket: str | None = No
     assert (storage.direct is not None) == direct
     return storage, bucket
 
-
-def publish(storage: S3Storage, key: str, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    staging = storage.new_staging()
-    staging.write(data)
-    storage.publish(staging, key, sha256=digest, size=len(data), content_type="application/zip")
-    return digest
 
 
 def signature_is_valid(seen: SeenRequest, secret: str) -> bool:

@@ -6,7 +6,6 @@ records them), both for the engine's direct requests and with every call sent th
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import uuid
 
@@ -14,6 +13,7 @@ import pytest
 
 from cloudpypi.storage.s3 import MULTIPART_CHUNK, S3Storage
 from support.faultproxy import running_fault_proxy
+from support.stagedfiles import publish
 
 BIG = os.urandom(1 << 16) * ((MULTIPART_CHUNK >> 16) + 16)  # 17 MiB: over one multipart part
 
@@ -45,13 +45,6 @@ class _Sent:
     def __repr__(self) -> str:
         return repr(list(self))
 
-
-def publish(storage: S3Storage, key: str, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    staging = storage.new_staging()
-    staging.write(data)
-    storage.publish(staging, key, sha256=digest, size=len(data), content_type="application/zip")
-    return digest
 
 
 def test_a_file_over_one_part_goes_up_in_one_put_checked_against_its_verified_sha256(s3):

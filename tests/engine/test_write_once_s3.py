@@ -15,6 +15,7 @@ import pytest
 from cloudpypi.errors import StorageError
 from cloudpypi.storage.s3 import MULTIPART_CHUNK, S3Storage
 from engine.conftest import cloudpypi
+from support.stagedfiles import publish
 
 SMALL = b"small wheel bytes " * 100
 LARGE = os.urandom(1 << 16) * ((MULTIPART_CHUNK >> 16) + 16)  # 17 MiB: two parts, with the threshold below
@@ -34,12 +35,6 @@ def s3(moto, monkeypatch, tmp_path):
     yield storage, client, bucket
     storage.close()
 
-
-def publish(storage: S3Storage, key: str, data: bytes) -> None:
-    staging = storage.new_staging()
-    staging.write(data)
-    storage.publish(staging, key, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                    content_type="application/zip")
 
 
 def versions(client, bucket: str, key: str) -> list[dict]:
